@@ -1,0 +1,3 @@
+"""appyard: a self-hosted app server that starts containerized web apps on demand."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from appyard.cli import main
+
+main()

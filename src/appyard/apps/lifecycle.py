@@ -1,0 +1,399 @@
+"""The container lifecycle of one app instance: an explicit state machine.
+
+    stopped ──request──▶ building ──▶ starting ──healthy──▶ running
+       ▲                    │            │                     │
+       └──────failure───────┴────────────┘        idle / crash / unhealthy
+       └──────────────────────── stopping ◀────────────────────┘
+
+* Single flight: however many requests arrive while the app is stopped, one task
+  builds and starts it; the requests wait on that task (bounded count and time).
+* Activity: `acquire()`/`release()` bracket every proxied exchange, including
+  open streams and WebSockets, so the idle clock starts when the last one ends.
+  One timer per instance fires at the idle deadline; nothing sweeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from appyard.apps.paths import AppPath
+from appyard.apps.plan import ContainerPlan, prepare_context
+from appyard.apps.target import AppUnavailable, ProxySettings, Upstream
+from appyard.config import ContainerConfig
+from appyard.runtime.engine import Engine, EngineError
+
+log = logging.getLogger("appyard.lifecycle")
+
+
+class State(enum.Enum):
+    STOPPED = "stopped"
+    BUILDING = "building"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+
+
+@dataclass
+class Runtime:
+    """What every container target shares: the engine, settings, and a health-check client."""
+
+    engine: Engine | None
+    config: ContainerConfig
+    logs_dir: Path
+    http: aiohttp.ClientSession
+
+
+class StartFailed(Exception):
+    def __init__(self, reason: str, log_tail: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.log_tail = log_tail
+
+
+class ContainerTarget:
+    def __init__(self, runtime: Runtime, plan: ContainerPlan, app_path: AppPath,
+                 settings: ProxySettings, approved: bool, idle_secs: float) -> None:
+        self.rt = runtime
+        self.plan = plan
+        self.app_path = app_path
+        self.settings = settings
+        self.approved = approved
+        self.idle_secs = idle_secs
+        self.state = State.STOPPED
+        self.last_start_secs: float | None = None
+        self.last_error = ""
+        self._loop = asyncio.get_running_loop()
+        self._upstream: Upstream | None = None
+        self._active = 0
+        self._last_done = self._loop.time()
+        self._waiting = 0
+        self._start_task: asyncio.Task[None] | None = None
+        self._stop_task: asyncio.Task[None] | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._monitor: asyncio.Task[None] | None = None
+        self._restart_task: asyncio.Task[None] | None = None
+        self._listeners: set[Callable[[str], None]] = set()
+        self._closed = False
+        app_id = plan.labels.get("dev.appyard.app_id", "app")
+        self._log_dir = runtime.logs_dir / app_id
+        self.container = plan.run.name
+
+    # -- proxy side -------------------------------------------------------
+
+    async def acquire(self) -> Upstream:
+        self._active += 1
+        upstream = self._upstream
+        if upstream is not None and self.state is State.RUNNING:
+            return upstream
+        try:
+            await self._wait_until_running()
+        except BaseException:
+            self._active -= 1
+            self._last_done = self._loop.time()
+            raise
+        assert self._upstream is not None
+        return self._upstream
+
+    def release(self) -> None:
+        self._active -= 1
+        self._last_done = self._loop.time()
+        if self._active == 0 and self._idle_timer is None:
+            self._arm_idle_timer()
+
+    async def upstream_failed(self, exc: BaseException) -> bool:
+        """Connection refused: if the container died, note it so the retry restarts it."""
+        if self.rt.engine is None or self.state is not State.RUNNING:
+            return False
+        info = await self.rt.engine.inspect(self.container)
+        if info is not None and info.running:
+            return False
+        await self._container_exited(info.exit_code if info else None)
+        return True
+
+    # -- starting ---------------------------------------------------------
+
+    async def ensure_running(self, on_line: Callable[[str], None] | None = None) -> None:
+        """Start now (used by reload/--wait); progress lines go to `on_line`."""
+        if on_line is not None:
+            self._listeners.add(on_line)
+        try:
+            self._active += 1
+            await self._wait_until_running()
+        finally:
+            self._listeners.discard(on_line)  # type: ignore[arg-type]
+            self.release()
+
+    async def _wait_until_running(self) -> None:
+        cfg = self.rt.config
+        if self._closed:
+            raise AppUnavailable(503, "the app is being removed or replaced", retry_after=1)
+        if self._waiting >= cfg.max_held_requests:
+            raise AppUnavailable(503, f"too many requests waiting for the app to start "
+                                 f"(max {cfg.max_held_requests})", retry_after=5)
+        while self.state is not State.RUNNING:
+            if self._start_task is None:
+                self._start_task = asyncio.ensure_future(self._start())
+            self._waiting += 1
+            try:
+                await asyncio.wait_for(asyncio.shield(self._start_task), cfg.hold_timeout_secs)
+            except TimeoutError:
+                raise AppUnavailable(503, f"the app did not start within "
+                                     f"{cfg.hold_timeout_secs:g}s", retry_after=5) from None
+            except StartFailed as exc:
+                raise AppUnavailable(500, exc.reason, exc.log_tail) from None
+            finally:
+                self._waiting -= 1
+
+    def _emit(self, line: str) -> None:
+        for listener in list(self._listeners):
+            listener(line)
+
+    async def _start(self) -> None:
+        began = time.monotonic()
+        try:
+            if self._stop_task is not None:
+                await asyncio.shield(self._stop_task)
+            engine = self.rt.engine
+            if engine is None:
+                raise StartFailed("no container engine found: install podman or docker, "
+                                  "or set [container] command in appyard.toml")
+            self._set_state(State.BUILDING)
+            await self._ensure_image(engine)
+            self._set_state(State.STARTING)
+            port = await self._ensure_container(engine)
+            await self._wait_healthy(engine, port)
+        except StartFailed as exc:
+            self.last_error = exc.reason
+            self._set_state(State.STOPPED)
+            raise
+        except EngineError as exc:
+            self.last_error = str(exc)
+            self._set_state(State.STOPPED)
+            raise StartFailed(str(exc), exc.log_tail) from None
+        except Exception as exc:
+            log.exception("starting %s failed", self.app_path)
+            self.last_error = f"unexpected error: {exc!r}"
+            self._set_state(State.STOPPED)
+            raise StartFailed(self.last_error) from None
+        finally:
+            self._start_task = None
+        self.last_start_secs = time.monotonic() - began
+        self.last_error = ""
+        self._upstream = Upstream(f"http://127.0.0.1:{port}", f"127.0.0.1:{port}")
+        self._set_state(State.RUNNING)
+        self._emit(f"app {self.app_path} is running ({self.last_start_secs:.2f}s)")
+        self._last_done = self._loop.time()
+        self._start_monitor()
+        if self._active == 0:
+            self._arm_idle_timer()
+
+    async def _ensure_image(self, engine: Engine) -> None:
+        plan = self.plan
+        if await engine.image_exists(plan.image):
+            return
+        log_file = self._log_dir / "build.log"
+        if plan.build is None:
+            self._emit(f"pulling image {plan.image}")
+            await engine.pull(plan.image, self._emit, log_file)
+            return
+        self._emit(f"building image {plan.image}")
+        with tempfile.TemporaryDirectory(prefix="appyard-build-") as tmp:
+            containerfile = prepare_context(plan.build, Path(tmp) / "context")
+            try:
+                await engine.build(containerfile.parent, containerfile, plan.image,
+                                   plan.build.build_args, plan.labels, self._emit, log_file)
+            except EngineError as exc:
+                raise StartFailed(f"build of {self.app_path} failed: {exc}",
+                                  exc.log_tail) from None
+
+    async def _ensure_container(self, engine: Engine) -> int:
+        """Start the existing container for this plan, or create it; returns the host port."""
+        name = self.container
+        info = await engine.inspect(name)
+        if info is None:
+            self._emit(f"creating container {name}")
+            await engine.run(self.plan.run)
+        elif not info.running:
+            self._emit(f"starting container {name}")
+            try:
+                await engine.start(name)
+            except EngineError:
+                await engine.remove(name)
+                await engine.run(self.plan.run)
+        info = await engine.inspect(name)
+        if info is None or not info.running:
+            tail = await engine.logs(name, 30)
+            await self._save_exit_log(tail)
+            raise StartFailed(f"container exited at start (exit code "
+                              f"{info.exit_code if info else '?'})", tail)
+        port = info.host_port(self.plan.run.port)
+        if port is None:
+            raise StartFailed(f"container does not publish port {self.plan.run.port}")
+        return port
+
+    async def _wait_healthy(self, engine: Engine, port: int) -> None:
+        """Poll fast at first (20 ms), backing off to 250 ms, until 2xx/3xx or timeout."""
+        url = f"http://127.0.0.1:{port}{self.plan.health_path}"
+        deadline = self._loop.time() + self.rt.config.start_timeout_secs
+        delay, checks, last = 0.02, 0, "no answer yet"
+        while self._loop.time() < deadline:
+            ok, last = await self._probe(url)
+            if ok:
+                return
+            checks += 1
+            if checks % 10 == 0:
+                info = await engine.inspect(self.container)
+                if info is None or not info.running:
+                    tail = await engine.logs(self.container, 30)
+                    await self._save_exit_log(tail)
+                    raise StartFailed("container exited before it became healthy "
+                                      f"(exit code {info.exit_code if info else '?'})", tail)
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 0.25)
+        tail = await engine.logs(self.container, 30)
+        await engine.stop(self.container, self.rt.config.stop_grace_secs)
+        raise StartFailed(f"health check {self.plan.health_path} did not pass within "
+                          f"{self.rt.config.start_timeout_secs:g}s: {last}", tail)
+
+    async def _probe(self, url: str) -> tuple[bool, str]:
+        try:
+            async with self.rt.http.get(url, allow_redirects=False,
+                                        timeout=aiohttp.ClientTimeout(total=5)) as resp:
+                await resp.read()
+                return 200 <= resp.status < 400, f"HTTP {resp.status}"
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            return False, type(exc).__name__
+
+    # -- running ----------------------------------------------------------
+
+    def _start_monitor(self) -> None:
+        if self._monitor is None or self._monitor.done():
+            self._monitor = asyncio.ensure_future(self._monitor_health())
+
+    async def _monitor_health(self) -> None:
+        """Periodic check while running; N failures in a row restart the container."""
+        cfg = self.rt.config
+        failures = 0
+        while self.state is State.RUNNING and self._upstream is not None:
+            await asyncio.sleep(cfg.health_interval_secs)
+            if self.state is not State.RUNNING or self._upstream is None:
+                return
+            ok, reason = await self._probe(self._upstream.base_url + self.plan.health_path)
+            failures = 0 if ok else failures + 1
+            if failures >= cfg.health_failures:
+                log.warning("%s failed %d health checks (%s); restarting", self.app_path,
+                            failures, reason)
+                info = await self.rt.engine.inspect(self.container) if self.rt.engine else None
+                if info is None or not info.running:
+                    await self._container_exited(info.exit_code if info else None)
+                else:
+                    await self._stop("unhealthy")
+                self._restart_task = asyncio.ensure_future(self._restart_quietly())
+                return
+
+    async def _restart_quietly(self) -> None:
+        try:
+            await self.ensure_running()
+        except AppUnavailable as exc:
+            log.warning("restart of %s failed: %s", self.app_path, exc.reason)
+
+    async def _container_exited(self, exit_code: int | None) -> None:
+        log.warning("container of %s exited (code %s)", self.app_path, exit_code)
+        if self.rt.engine is not None:
+            await self._save_exit_log(await self.rt.engine.logs(self.container, 100))
+        self._upstream = None
+        self._set_state(State.STOPPED)
+
+    async def _save_exit_log(self, text: str) -> None:
+        self._log_dir.mkdir(parents=True, exist_ok=True)
+        (self._log_dir / "last-exit.log").write_text(text)
+
+    # -- idle stop --------------------------------------------------------
+
+    def _arm_idle_timer(self) -> None:
+        if self.idle_secs <= 0 or self.state is not State.RUNNING or self._closed:
+            return
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        self._idle_timer = self._loop.call_at(self._last_done + self.idle_secs, self._idle_due)
+
+    def _idle_due(self) -> None:
+        self._idle_timer = None
+        if self._active > 0 or self.state is not State.RUNNING:
+            return  # release() re-arms when the last exchange ends
+        if self._loop.time() < self._last_done + self.idle_secs:
+            self._arm_idle_timer()
+            return
+        log.info("%s idle for %gs; stopping", self.app_path, self.idle_secs)
+        self._stop_task = asyncio.ensure_future(self._stop("idle"))
+
+    async def _stop(self, why: str) -> None:
+        self._upstream = None
+        self._set_state(State.STOPPING)
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        try:
+            if self.rt.engine is not None:
+                await self.rt.engine.stop(self.container, self.rt.config.stop_grace_secs)
+        finally:
+            self._set_state(State.STOPPED)
+            self._stop_task = None
+            log.info("%s stopped (%s)", self.app_path, why)
+
+    # -- adoption and shutdown -------------------------------------------
+
+    def adopt(self, port: int) -> None:
+        """Take over a running container found at server start (no second copy)."""
+        self._upstream = Upstream(f"http://127.0.0.1:{port}", f"127.0.0.1:{port}")
+        self._set_state(State.RUNNING)
+        self._last_done = self._loop.time()
+        self._start_monitor()
+        self._arm_idle_timer()
+
+    async def shutdown(self, remove: bool) -> None:
+        """Stop serving; with `remove`, delete the container too (app deleted or replaced)."""
+        self._closed = True
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        if self._monitor is not None:
+            self._monitor.cancel()
+        if self._start_task is not None:
+            self._start_task.cancel()
+        engine = self.rt.engine
+        if engine is None:
+            return
+        if remove:
+            await engine.remove(self.container)
+        elif self.state in (State.RUNNING, State.STARTING):
+            await self._stop("server shutdown")
+        self._upstream = None
+        self._set_state(State.STOPPED)
+
+    def _set_state(self, state: State) -> None:
+        if state is not self.state:
+            log.debug("%s: %s -> %s", self.app_path, self.state.value, state.value)
+            self.state = state
+
+    def info(self) -> dict[str, Any]:
+        return {"state": self.state.value, "image": self.plan.image,
+                "container": self.container, "last_start_secs": self.last_start_secs,
+                "last_error": self.last_error, "active": self._active}
+
+    def build_log(self) -> str:
+        path = self._log_dir / "build.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def exit_log(self) -> str:
+        path = self._log_dir / "last-exit.log"
+        return path.read_text(errors="replace") if path.exists() else ""
