@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import sqlite3
@@ -95,7 +96,7 @@ async def test_sse_events_arrive_one_by_one(server: AppyardServer, backend: str)
                     arrivals.append(time.monotonic() - start)
     assert len(arrivals) == 5
     assert arrivals[0] < 0.3, f"first event held back: {arrivals}"
-    gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
     assert all(g > 0.25 for g in gaps), f"events were batched: {arrivals}"
 
 
@@ -126,11 +127,10 @@ async def test_upstream_down_gives_502(server: AppyardServer) -> None:
 async def test_https_self_signed(server: AppyardServer, backend: str) -> None:
     _create_proxy(server, backend, "/secure")
     ctx = ssl.create_default_context(cafile=str(server.home / "config/certificates/default.crt"))
-    async with aiohttp.ClientSession() as s:
-        async with s.get(server.https_url + "/secure/x", ssl=ctx,
-                         server_hostname="localhost") as r:
-            assert r.status == 200
-            data = await r.json()
+    async with aiohttp.ClientSession() as s, s.get(server.https_url + "/secure/x", ssl=ctx,
+                     server_hostname="localhost") as r:
+        assert r.status == 200
+        data = await r.json()
     assert data["headers"]["X-Forwarded-Proto"] == "https"
     # kept across restarts: the same certificate is served again
     cert = (server.home / "config/certificates/default.crt").read_bytes()

@@ -66,6 +66,7 @@ class AppyardServer:
 
     def start(self, timeout: float = 30) -> AppyardServer:
         self.write_config()
+        offset = len(self.log())
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
         self.proc = subprocess.Popen([*APPYARD, "server", "start"], env=self.env,
                                      stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
@@ -73,7 +74,7 @@ class AppyardServer:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log()}")
-            if "appyard ready" in self.log():
+            if "appyard ready" in self.log()[offset:]:
                 return self
             time.sleep(0.05)
         raise TimeoutError(f"server did not start: {self.log()}")

@@ -221,9 +221,11 @@ class ContainerTarget:
         name = self.container
         info = await engine.inspect(name)
         if info is None:
+            log.info("%s: creating container %s", self.app_path, name)
             self._emit(f"creating container {name}")
             await engine.run(self.plan.run)
         elif not info.running:
+            log.info("%s: starting container %s", self.app_path, name)
             self._emit(f"starting container {name}")
             try:
                 await engine.start(name)
@@ -232,8 +234,7 @@ class ContainerTarget:
                 await engine.run(self.plan.run)
         info = await engine.inspect(name)
         if info is None or not info.running:
-            tail = await engine.logs(name, 30)
-            await self._save_exit_log(tail)
+            tail = await self._exit_tail(engine)
             raise StartFailed(f"container exited at start (exit code "
                               f"{info.exit_code if info else '?'})", tail)
         port = info.host_port(self.plan.run.port)
@@ -254,8 +255,7 @@ class ContainerTarget:
             if checks % 10 == 0:
                 info = await engine.inspect(self.container)
                 if info is None or not info.running:
-                    tail = await engine.logs(self.container, 30)
-                    await self._save_exit_log(tail)
+                    tail = await self._exit_tail(engine)
                     raise StartFailed("container exited before it became healthy "
                                       f"(exit code {info.exit_code if info else '?'})", tail)
             await asyncio.sleep(delay)
@@ -264,6 +264,17 @@ class ContainerTarget:
         await engine.stop(self.container, self.rt.config.stop_grace_secs)
         raise StartFailed(f"health check {self.plan.health_path} did not pass within "
                           f"{self.rt.config.start_timeout_secs:g}s: {last}", tail)
+
+    async def _exit_tail(self, engine: Engine) -> str:
+        """The last lines of an exited container (the engine may still be writing them)."""
+        tail = ""
+        for _ in range(10):
+            tail = await engine.logs(self.container, 30)
+            if tail.strip():
+                break
+            await asyncio.sleep(0.1)
+        await self._save_exit_log(tail)
+        return tail
 
     async def _probe(self, url: str) -> tuple[bool, str]:
         try:
@@ -310,7 +321,7 @@ class ContainerTarget:
     async def _container_exited(self, exit_code: int | None) -> None:
         log.warning("container of %s exited (code %s)", self.app_path, exit_code)
         if self.rt.engine is not None:
-            await self._save_exit_log(await self.rt.engine.logs(self.container, 100))
+            await self._exit_tail(self.rt.engine)
         self._upstream = None
         self._set_state(State.STOPPED)
 

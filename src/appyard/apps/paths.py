@@ -55,9 +55,9 @@ def parse_app_path(raw: str) -> AppPath:
 def _normalize_path(path: str, raw: str) -> str:
     if not path.startswith("/"):
         raise UserError(f"app path {raw!r} must start with / (e.g. /myapp or domain:/)")
+    path = path.rstrip("/") or "/"
     if "//" in path:
         raise UserError(f"app path {raw!r} must not contain //")
-    path = path.rstrip("/") or "/"
     if path == "/":
         return path
     for seg in path[1:].split("/"):

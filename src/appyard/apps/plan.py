@@ -83,6 +83,9 @@ def make_plan(version: AppVersion, spec: Spec, public_path: AppPath, slot: str,
               instance_id: str, health_override: str | None) -> ContainerPlan:
     source_dir = Path(version.source.snapshot) if version.source.snapshot else None
     params = version.params
+    if spec.kind == "build" and spec.containerfile() is None and (
+            source_dir is None or app_containerfile(source_dir) is None):
+        raise UserError("the app source has no Containerfile or Dockerfile")
     port = resolve_port(spec, params, source_dir)
     labels = {f"{LABEL_PREFIX}instance": instance_id, f"{LABEL_PREFIX}app_id": version.app_id,
               f"{LABEL_PREFIX}spec": spec.name}
@@ -92,9 +95,8 @@ def make_plan(version: AppVersion, spec: Spec, public_path: AppPath, slot: str,
         if spec.containerfile() is not None:
             build = BuildPlan(source_dir, spec.folder, SPEC_CONTAINERFILE, version.build_args)
         else:
-            own = app_containerfile(source_dir) if source_dir else None
-            if own is None:
-                raise UserError("the app source has no Containerfile or Dockerfile")
+            own = app_containerfile(source_dir)  # type: ignore[arg-type]
+            assert own is not None
             build = BuildPlan(source_dir, None, own.name, version.build_args)
         image_hash = _digest(spec.name, tree_digest(spec.folder), version.source.digest,
                              version.build_args)[:16]

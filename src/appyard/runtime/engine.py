@@ -62,16 +62,23 @@ class Engine:
         self.binary = binary
 
     async def _exec(self, *args: str, timeout: float = 120) -> tuple[int, str, str]:
-        proc = await asyncio.create_subprocess_exec(
-            self.binary, *args, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), timeout)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise EngineError(f"{self.name} {args[0]} timed out after {timeout:g}s") from None
-        return proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
+        # Output goes to files, not pipes: `run -d`/`start` leave conmon (or docker's shim)
+        # holding the child's stdout, so reading a pipe to EOF would wait for the container.
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            proc = await asyncio.create_subprocess_exec(
+                self.binary, *args, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=err)
+            try:
+                await asyncio.wait_for(proc.wait(), timeout)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+                raise EngineError(f"{self.name} {args[0]} timed out after {timeout:g}s") \
+                    from None
+            out.seek(0)
+            err.seek(0)
+            return (proc.returncode or 0, out.read().decode(errors="replace"),
+                    err.read().decode(errors="replace"))
 
     async def _check(self, *args: str, timeout: float = 120) -> str:
         rc, out, err = await self._exec(*args, timeout=timeout)

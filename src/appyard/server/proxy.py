@@ -23,6 +23,7 @@ log = logging.getLogger("appyard.proxy")
 HOP_BY_HOP = frozenset(h.lower() for h in (
     "Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection",
     "TE", "Trailer", "Transfer-Encoding", "Upgrade"))
+_IDEMPOTENT = frozenset(("GET", "HEAD", "OPTIONS", "PUT", "DELETE"))
 _WS_HANDSHAKE = frozenset(("sec-websocket-key", "sec-websocket-version",
                            "sec-websocket-extensions", "sec-websocket-protocol"))
 
@@ -68,17 +69,17 @@ class Proxy:
                        prefix: str) -> web.StreamResponse:
         is_ws = (request.headers.get("Upgrade", "").lower() == "websocket"
                  and request.method == "GET")
+        # A retry is only safe before any of the client's body was read.
+        replayable = not request.body_exists and request.method in _IDEMPOTENT
         for attempt in (1, 2):
             try:
                 if is_ws:
                     return await self._forward_ws(request, target, upstream, prefix)
                 return await self._forward_http(request, target, upstream, prefix)
             except aiohttp.ClientConnectorError as exc:
-                # The container may have died; the target decides whether a retry makes sense
-                # (only safe before any body was read from the client).
-                retry = (attempt == 1 and not request.body_exists
-                         and await target.upstream_failed(exc))
-                if not retry:
+                # Nothing listens: the container may have died. The target checks, and if so
+                # the retry below starts it again.
+                if not (attempt == 1 and replayable and await target.upstream_failed(exc)):
                     return error_response(request, 502, str(target.app_path),
                                           f"cannot connect to the app: {exc.os_error or exc}")
                 try:
@@ -87,6 +88,11 @@ class Proxy:
                 except AppUnavailable as unavailable:
                     return error_response(request, unavailable.status, str(target.app_path),
                                           unavailable.reason, unavailable.log_tail)
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                # Reset before any response (e.g. a just-started app's full accept queue).
+                if not (attempt == 1 and replayable):
+                    return error_response(request, 502, str(target.app_path),
+                                          f"the app closed the connection: {exc}")
             except TimeoutError:
                 return error_response(request, 504, str(target.app_path),
                                       f"the app did not answer within "
@@ -147,10 +153,15 @@ class Proxy:
                     continue
                 response.headers.add(name, value)
             await response.prepare(request)
-            if request.method != "HEAD":
-                async for chunk in up.content.iter_any():
-                    await response.write(chunk)
-            await response.write_eof()
+            try:
+                if request.method != "HEAD":
+                    async for chunk in up.content.iter_any():
+                        await response.write(chunk)
+                await response.write_eof()
+            except (aiohttp.ClientError, TimeoutError, ConnectionResetError) as exc:
+                # Headers are out: all that can be done is to cut the client's connection.
+                log.info("%s: stream cut: %r", target.app_path, exc)
+                response.force_close()
             return response
 
     async def _forward_ws(self, request: web.Request, target: Target, upstream: Upstream,

@@ -1,0 +1,45 @@
+"""Look at containers through the real engine CLI: what appyard did, not what it says."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from appyard.home import Home
+
+REPO = Path(__file__).resolve().parents[2]
+TEST_IMAGE = "localhost/appyard-test-httpapp:latest"
+
+
+def sh(engine: str, *args: str, check: bool = True) -> str:
+    proc = subprocess.run([engine, *args], capture_output=True, text=True, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{engine} {' '.join(args)}: {proc.stderr}")
+    return proc.stdout
+
+
+def containers(engine: str, home: Path, running_only: bool = False) -> list[dict]:
+    """Containers labelled with this appyard home's instance id."""
+    instance = Home(home.resolve()).instance_id
+    args = ["ps", "--filter", f"label=dev.appyard.instance={instance}", "--format",
+            "{{.Names}}"]
+    if not running_only:
+        args.insert(1, "-a")
+    names = sh(engine, *args).split()
+    if not names:
+        return []
+    out = sh(engine, "container", "inspect", "--format",
+             "{{json .Name}}\t{{json .State}}", *names)
+    result = []
+    for line in out.splitlines():
+        name, state = line.split("\t")
+        st = json.loads(state)
+        result.append({"name": json.loads(name).lstrip("/"), "running": st["Running"],
+                       "started": st["StartedAt"]})
+    return result
+
+
+def build_test_image(engine: str) -> str:
+    sh(engine, "build", "-q", "-t", TEST_IMAGE, str(REPO / "tests/apps/httpapp"))
+    return TEST_IMAGE
