@@ -41,5 +41,6 @@ def containers(engine: str, home: Path, running_only: bool = False) -> list[dict
 
 
 def build_test_image(engine: str) -> str:
-    sh(engine, "build", "-q", "-t", TEST_IMAGE, str(REPO / "tests/apps/httpapp"))
+    app = REPO / "tests/apps/httpapp"
+    sh(engine, "build", "-q", "-t", TEST_IMAGE, "-f", str(app / "Containerfile"), str(app))
     return TEST_IMAGE

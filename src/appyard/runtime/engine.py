@@ -180,7 +180,11 @@ class Engine:
         await self._exec("stop", "-t", str(grace), name, timeout=grace + 60)
 
     async def remove(self, name: str) -> None:
-        await self._exec("rm", "-f", name, timeout=60)
+        """Remove a container, killing it at once if it runs (it is being discarded)."""
+        await self._exec("rm", "-f", *self._rm_flags(), name, timeout=60)
+
+    def _rm_flags(self) -> list[str]:
+        return []
 
     async def inspect(self, name: str) -> ContainerInfo | None:
         rc, out, _ = await self._exec("container", "inspect", "--format", _INSPECT_FORMAT, name)
@@ -240,6 +244,9 @@ class PodmanEngine(Engine):
 
     def _build_flags(self) -> list[str]:
         return ["--layers"]
+
+    def _rm_flags(self) -> list[str]:
+        return ["--time", "0"]  # docker's rm -f kills at once; podman's waits 10 s
 
 
 class DockerEngine(Engine):
