@@ -39,6 +39,14 @@ def _remove_containers(srv: AppyardServer) -> None:
                              capture_output=True, text=True).stdout.split()
         if out:
             subprocess.run([engine, "rm", "-f", *out], capture_output=True)
+        # Drop the tags but keep the layers: rebuilding the same test app is then a cache hit.
+        tags = subprocess.run([engine, "images", "--filter",
+                               f"label=dev.appyard.instance={instance}", "--format",
+                               "{{.Repository}}:{{.Tag}}"],
+                              capture_output=True, text=True).stdout.split()
+        for tag in tags:
+            untag = ["untag"] if engine == "podman" else ["rmi", "--no-prune"]
+            subprocess.run([engine, *untag, tag], capture_output=True)
 
 
 @pytest.fixture

@@ -87,6 +87,9 @@ class ContainerTarget:
         app_id = plan.labels.get("dev.appyard.app_id", "app")
         self._log_dir = runtime.logs_dir / app_id
         self.container = plan.run.name
+        # Apps that keep their path prefix answer health checks below it too.
+        below = "" if settings.strip_path or app_path.path == "/" else app_path.path
+        self.health_path = below + plan.health_path
 
     # -- proxy side -------------------------------------------------------
 
@@ -244,7 +247,7 @@ class ContainerTarget:
 
     async def _wait_healthy(self, engine: Engine, port: int) -> None:
         """Poll fast at first (20 ms), backing off to 250 ms, until 2xx/3xx or timeout."""
-        url = f"http://127.0.0.1:{port}{self.plan.health_path}"
+        url = f"http://127.0.0.1:{port}{self.health_path}"
         deadline = self._loop.time() + self.rt.config.start_timeout_secs
         delay, checks, last = 0.02, 0, "no answer yet"
         while self._loop.time() < deadline:
@@ -299,7 +302,7 @@ class ContainerTarget:
             await asyncio.sleep(cfg.health_interval_secs)
             if self.state is not State.RUNNING or self._upstream is None:
                 return
-            ok, reason = await self._probe(self._upstream.base_url + self.plan.health_path)
+            ok, reason = await self._probe(self._upstream.base_url + self.health_path)
             failures = 0 if ok else failures + 1
             if failures >= cfg.health_failures:
                 log.warning("%s failed %d health checks (%s); restarting", self.app_path,

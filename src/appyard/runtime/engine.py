@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections import deque
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LABEL_PREFIX = "dev.appyard."
+_RUN_MOUNT_RE = re.compile(r"^RUN\s+(?:--mount=\S+\s+(?:\\\n\s*)?)+", re.MULTILINE)
 _INSPECT_FORMAT = ("{{json .Config.Labels}}\t{{.State.Running}}\t{{.State.ExitCode}}\t"
                    "{{json .NetworkSettings.Ports}}")
 
@@ -120,14 +122,14 @@ class Engine:
         await self._stream(["pull", ref], on_line, log_file, what="pull")
 
     async def _stream(self, args: list[str], on_line: Callable[[str], None], log_file: Path,
-                      what: str) -> None:
+                      what: str, env: dict[str, str] | None = None) -> None:
         """Run a long command, passing each output line on and keeping the tail for errors."""
         tail: deque[str] = deque(maxlen=40)
         log_file.parent.mkdir(parents=True, exist_ok=True)
         proc = await asyncio.create_subprocess_exec(
             self.binary, *args, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            env={**os.environ, "BUILDAH_LAYERS": "true"})
+            env={**os.environ, **(env or {})})
         assert proc.stdout is not None
         with open(log_file, "w") as log:
             try:
@@ -251,6 +253,25 @@ class PodmanEngine(Engine):
 
 class DockerEngine(Engine):
     name = "docker"
+    _buildkit: bool | None = None
+
+    async def build(self, context: Path, containerfile: Path, tag: str,
+                    build_args: dict[str, str], labels: dict[str, str],
+                    on_line: Callable[[str], None], log_file: Path) -> None:
+        if self._buildkit is None:
+            rc, _, _ = await self._exec("buildx", "version")
+            self._buildkit = rc == 0
+        if not self._buildkit:
+            # The legacy builder rejects RUN --mount; the context is appyard's own copy, so
+            # drop the cache mounts there (layer caching still skips unchanged dependencies).
+            text = containerfile.read_text()
+            containerfile.write_text(_RUN_MOUNT_RE.sub("RUN ", text))
+            on_line("note: docker has no BuildKit here; building without cache mounts")
+        await super().build(context, containerfile, tag, build_args, labels, on_line,
+                            log_file)
+
+    def _build_env(self) -> dict[str, str]:
+        return {"DOCKER_BUILDKIT": "1" if self._buildkit else "0"}
 
 
 async def detect_engine(choice: str) -> Engine | None:
