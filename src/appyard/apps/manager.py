@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from pathlib import Path
 
-from appyard.apps.lifecycle import ContainerTarget, Runtime
+from appyard.apps.devmode import DevWatcher, live_version
+from appyard.apps.lifecycle import ContainerTarget, Runtime, State
 from appyard.apps.model import AppVersion, AppView
 from appyard.apps.paths import AppPath
 from appyard.apps.plan import make_plan
-from appyard.apps.target import ProxySettings, StaticTarget, Target
+from appyard.apps.target import AppUnavailable, ProxySettings, StaticTarget, Target
 from appyard.config import AppConfig, effective_app_config
 from appyard.errors import UserError
 from appyard.runtime.engine import LABEL_PREFIX
@@ -38,11 +40,13 @@ class AppManager:
         self.targets: dict[tuple[str, str], Target] = {}
         self.router: Router[Target] = Router()
         self.lock = asyncio.Lock()  # serializes admin changes
+        self._watchers: dict[str, DevWatcher] = {}
 
     async def load(self) -> None:
         for view in self.store.list_apps():
             try:
                 self._install(view)
+                self._watch_if_dev(view)
             except UserError as exc:
                 log.error("app %s cannot be served: %s", view.app.path, exc)
         self._rebuild_router()
@@ -50,6 +54,8 @@ class AppManager:
 
     def make_target(self, view: AppView, slot: str) -> Target:
         version = view.prod if slot == "prod" else view.stage
+        if version.dev:
+            version = live_version(version)
         public = view.app.path if slot == "prod" else view.app.path.stage
         return self._target_for(version, public, slot, view.app.approved)
 
@@ -93,9 +99,39 @@ class AppManager:
         """Serve an app as stored now (after create or update)."""
         replaced = self._install(view)
         self._rebuild_router()
+        self._watch_if_dev(view)
         await asyncio.gather(*(t.shutdown(remove=True) for t in replaced))
 
+    def _watch_if_dev(self, view: AppView) -> None:
+        if view.prod.dev and view.app.id not in self._watchers:
+            self._watchers[view.app.id] = DevWatcher(
+                Path(view.prod.source.location), lambda: self._dev_reload(view.app.id))
+
+    async def _dev_reload(self, app_id: str) -> None:
+        """Rebuild a dev app from its live directory; switch once the new one is up."""
+        view = next((v for v in self.store.list_apps() if v.app.id == app_id), None)
+        if view is None:
+            return
+        old = self.targets.get((app_id, "prod"))
+        new = self.make_target(view, "prod")
+        if old is not None and _same_target(old, new):
+            return
+        if isinstance(new, ContainerTarget) and isinstance(old, ContainerTarget) \
+                and old.state is State.RUNNING:
+            try:
+                await new.ensure_running()
+            except AppUnavailable as exc:  # switch anyway: the next request shows the error
+                log.warning("dev rebuild of %s failed: %s", view.app.path, exc)
+        self.targets[(app_id, "prod")] = new
+        self._rebuild_router()
+        if old is not None:
+            await old.shutdown(remove=True)
+
     async def remove(self, app_ids: Iterable[str]) -> None:
+        for app_id in app_ids:
+            watcher = self._watchers.pop(app_id, None)
+            if watcher is not None:
+                await watcher.close()
         removed = [self.targets.pop((app_id, slot)) for app_id in app_ids for slot in SLOTS
                    if (app_id, slot) in self.targets]
         self._rebuild_router()
@@ -121,6 +157,7 @@ class AppManager:
                 target.adopt(port)
 
     async def shutdown(self) -> None:
+        await asyncio.gather(*(w.close() for w in self._watchers.values()))
         await asyncio.gather(*(t.shutdown(remove=False) for t in self.targets.values()),
                              return_exceptions=True)
 
