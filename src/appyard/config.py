@@ -40,6 +40,14 @@ class ContainerConfig(_Section):
     health_failures: int = Field(3, ge=1, description="failed checks before a restart")
     stop_grace_secs: int = Field(2, ge=0, description="SIGTERM to SIGKILL grace on stop")
     keep_images: int = Field(3, ge=1, description="old images kept per app for rollback")
+    drain_timeout_secs: float = Field(30.0, ge=0, description="wait for in-flight requests "
+                                      "and streams on a replaced container")
+    denied_options: list[str] = Field(
+        default_factory=lambda: ["privileged", "volume", "v", "mount", "device", "cap-add",
+                                 "security-opt", "pid", "ipc", "userns", "network", "net"],
+        description="container options apps may not use")
+    allowed_options: list[str] | None = Field(None, description="if set, the only options "
+                                              "apps may use")
 
 
 class ContainerAppConfig(_Section):
@@ -145,7 +153,9 @@ def config_as_toml(cfg: BaseModel, prefix: str = "") -> str:
     """Render a config model as TOML (only the types our config uses)."""
     scalars, tables = [], []
     for name, value in cfg:
-        if isinstance(value, BaseModel):
+        if isinstance(value, list):
+            scalars.append(f"{name} = [{', '.join(_toml_value(v) for v in value)}]")
+        elif isinstance(value, BaseModel):
             tables.append(config_as_toml(value, f"{prefix}{name}."))
         elif value is not None:
             scalars.append(f"{name} = {_toml_value(value)}")

@@ -5,7 +5,9 @@ from hypothesis import strategies as st
 from appyard.apps.paths import AppPath, glob_matches, parse_app_path, validate_glob
 from appyard.errors import UserError
 
-segment = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_-", min_size=1, max_size=12)
+segment = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_-", min_size=1,
+                  max_size=12).filter(lambda s: not s.endswith(("_cl_stage", "_cl_preview"))
+                                      and s != "_cl")
 
 
 @pytest.mark.parametrize(("raw", "domain", "path"), [

@@ -365,7 +365,31 @@ class ContainerTarget:
             self._stop_task = None
             log.info("%s stopped (%s)", self.app_path, why)
 
-    # -- adoption and shutdown -------------------------------------------
+    # -- adoption, retirement and shutdown -------------------------------
+
+    @property
+    def upstream_port(self) -> int | None:
+        up = self._upstream
+        return int(up.base_url.rsplit(":", 1)[1]) if up is not None else None
+
+    async def retire(self, drain_secs: float, remove: bool) -> None:
+        """Replaced by a new version: let in-flight requests and streams finish, then go."""
+        self._closed = True
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        deadline = self._loop.time() + drain_secs
+        while self._active > 0 and self._loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        if self._active:
+            log.warning("%s: %d exchanges still open after %gs drain; closing", self.app_path,
+                        self._active, drain_secs)
+        if remove:
+            await self.shutdown(remove=True)
+        else:
+            if self._monitor is not None:
+                self._monitor.cancel()
+            self._upstream = None
 
     def adopt(self, port: int) -> None:
         """Take over a running container found at server start (no second copy)."""

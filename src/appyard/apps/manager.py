@@ -1,16 +1,21 @@
 """The app manager: owns the live targets for every app and the router that finds them.
 
-It loads apps from the store at start, adopts the containers this appyard
-already runs, and rebuilds the (immutable) router whenever apps change.
+It loads apps from the store at start, adopts the containers this appyard already
+runs, and swaps in a new (immutable) router whenever apps change. Version changes of a
+running app go through `prepare` (start the new target and wait until healthy) and
+`commit` (switch the router, then drain and remove the old target), so traffic never
+sees a gap.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
+from appyard.apps.approval import missing
 from appyard.apps.devmode import DevWatcher, live_version
 from appyard.apps.lifecycle import ContainerTarget, Runtime, State
 from appyard.apps.model import AppVersion, AppView
@@ -29,6 +34,14 @@ log = logging.getLogger("appyard.manager")
 SLOTS = ("prod", "stage")
 
 
+@dataclass
+class Swap:
+    key: tuple[str, str]
+    new: Target
+    old: Target | None
+    keep_container: bool = False  # new and old share a container: hand it over
+
+
 class AppManager:
     def __init__(self, store: Store, specs: SpecRegistry, app_defaults: AppConfig,
                  runtime: Runtime, instance_id: str) -> None:
@@ -41,23 +54,28 @@ class AppManager:
         self.router: Router[Target] = Router()
         self.lock = asyncio.Lock()  # serializes admin changes
         self._watchers: dict[str, DevWatcher] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
 
     async def load(self) -> None:
         for view in self.store.list_apps():
             try:
-                self._install(view)
+                for slot in SLOTS:
+                    self.targets[(view.app.id, slot)] = self.make_target(view, slot)
                 self._watch_if_dev(view)
             except UserError as exc:
                 log.error("app %s cannot be served: %s", view.app.path, exc)
         self._rebuild_router()
         await self.reconcile_containers()
 
+    # -- targets ----------------------------------------------------------
+
     def make_target(self, view: AppView, slot: str) -> Target:
         version = view.prod if slot == "prod" else view.stage
         if version.dev:
             version = live_version(version)
         public = view.app.path if slot == "prod" else view.app.path.stage
-        return self._target_for(version, public, slot, view.app.approved)
+        approved = not missing(version, view.app.approval)
+        return self._target_for(version, public, slot, approved)
 
     def _target_for(self, version: AppVersion, public: AppPath, slot: str,
                     approved: bool) -> Target:
@@ -78,29 +96,78 @@ class AppManager:
             idle = 0
         return ContainerTarget(self.runtime, plan, public, settings, approved, idle)
 
-    def _install(self, view: AppView) -> list[Target]:
-        """Create targets for an app's slots; returns the targets they replace."""
-        replaced = []
-        for slot in SLOTS:
-            new = self.make_target(view, slot)
-            old = self.targets.get((view.app.id, slot))
-            if old is not None and _same_target(old, new):
-                old.approved = new.approved
-                continue
-            self.targets[(view.app.id, slot)] = new
-            if old is not None:
-                replaced.append(old)
-        return replaced
+    def target(self, app_id: str, slot: str = "prod") -> Target | None:
+        return self.targets.get((app_id, slot))
 
     def _rebuild_router(self) -> None:
         self.router = Router((t.app_path, t) for t in self.targets.values())
 
-    async def apply(self, view: AppView) -> None:
-        """Serve an app as stored now (after create or update)."""
-        replaced = self._install(view)
+    # -- changing what is served -----------------------------------------
+
+    async def prepare(self, view: AppView, slots: Iterable[str] = SLOTS,
+                      on_line: Callable[[str], None] | None = None) -> list[Swap]:
+        """Targets for `view`; where the current one runs, the new one is started first.
+
+        Raises UserError (and leaves everything as it was) if a new target fails to start.
+        """
+        swaps: list[Swap] = []
+        for slot in slots:
+            key = (view.app.id, slot)
+            new, old = self.make_target(view, slot), self.targets.get(key)
+            if old is not None and _same_target(old, new):
+                old.approved = new.approved
+                continue
+            swap = Swap(key, new, old)
+            swaps.append(swap)
+            if not (isinstance(new, ContainerTarget) and isinstance(old, ContainerTarget)
+                    and old.state is State.RUNNING):
+                continue
+            if new.container == old.container and old.upstream_port is not None:
+                new.adopt(old.upstream_port)
+                swap.keep_container = True
+                continue
+            try:
+                await new.ensure_running(on_line)
+            except AppUnavailable as exc:
+                await asyncio.gather(*(s.new.shutdown(remove=True) for s in swaps
+                                       if not s.keep_container))
+                serving = "production" if slot == "prod" else "staging"
+                raise UserError(f"{view.app.path}: the new version failed to start: "
+                                f"{exc.reason}; {serving} still serves the previous version") \
+                    from None
+        return swaps
+
+    def commit(self, swaps: list[Swap]) -> None:
+        """Switch traffic to the prepared targets; old ones drain and go in the background."""
+        if not swaps:
+            return
+        for swap in swaps:
+            self.targets[swap.key] = swap.new
         self._rebuild_router()
+        for swap in swaps:
+            if swap.old is not None:
+                task = asyncio.ensure_future(swap.old.retire(
+                    self.runtime.config.drain_timeout_secs, remove=not swap.keep_container))
+                self._retiring.add(task)
+                task.add_done_callback(self._retiring.discard)
+
+    async def apply(self, view: AppView) -> None:
+        """Serve an app as stored now, starting new versions of running targets first."""
+        self.commit(await self.prepare(view))
         self._watch_if_dev(view)
-        await asyncio.gather(*(t.shutdown(remove=True) for t in replaced))
+
+    async def remove(self, app_ids: Iterable[str]) -> None:
+        app_ids = list(app_ids)
+        for app_id in app_ids:
+            watcher = self._watchers.pop(app_id, None)
+            if watcher is not None:
+                await watcher.close()
+        removed = [self.targets.pop((app_id, slot)) for app_id in app_ids for slot in SLOTS
+                   if (app_id, slot) in self.targets]
+        self._rebuild_router()
+        await asyncio.gather(*(t.shutdown(remove=True) for t in removed))
+
+    # -- dev apps ---------------------------------------------------------
 
     def _watch_if_dev(self, view: AppView) -> None:
         if view.prod.dev and view.app.id not in self._watchers:
@@ -112,33 +179,15 @@ class AppManager:
         view = next((v for v in self.store.list_apps() if v.app.id == app_id), None)
         if view is None:
             return
-        old = self.targets.get((app_id, "prod"))
-        new = self.make_target(view, "prod")
-        if old is not None and _same_target(old, new):
-            return
-        if isinstance(new, ContainerTarget) and isinstance(old, ContainerTarget) \
-                and old.state is State.RUNNING:
-            try:
-                await new.ensure_running()
-            except AppUnavailable as exc:  # switch anyway: the next request shows the error
-                log.warning("dev rebuild of %s failed: %s", view.app.path, exc)
-        self.targets[(app_id, "prod")] = new
-        self._rebuild_router()
-        if old is not None:
-            await old.shutdown(remove=True)
+        try:
+            swaps = await self.prepare(view, ("prod",))
+        except UserError as exc:  # switch anyway: the next request shows the build error
+            log.warning("dev rebuild failed: %s", exc)
+            swaps = [Swap((app_id, "prod"), self.make_target(view, "prod"),
+                          self.targets.get((app_id, "prod")))]
+        self.commit(swaps)
 
-    async def remove(self, app_ids: Iterable[str]) -> None:
-        for app_id in app_ids:
-            watcher = self._watchers.pop(app_id, None)
-            if watcher is not None:
-                await watcher.close()
-        removed = [self.targets.pop((app_id, slot)) for app_id in app_ids for slot in SLOTS
-                   if (app_id, slot) in self.targets]
-        self._rebuild_router()
-        await asyncio.gather(*(t.shutdown(remove=True) for t in removed))
-
-    def target(self, app_id: str, slot: str = "prod") -> Target | None:
-        return self.targets.get((app_id, slot))
+    # -- containers -------------------------------------------------------
 
     async def reconcile_containers(self) -> None:
         """Adopt our running containers that match a current target; remove all others."""
@@ -158,6 +207,8 @@ class AppManager:
 
     async def shutdown(self) -> None:
         await asyncio.gather(*(w.close() for w in self._watchers.values()))
+        for task in list(self._retiring):
+            task.cancel()
         await asyncio.gather(*(t.shutdown(remove=False) for t in self.targets.values()),
                              return_exceptions=True)
 

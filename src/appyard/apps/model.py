@@ -20,7 +20,8 @@ class Source:
     kind: str  # "none" | "dir" | "git"
     location: str = ""  # directory path or git URL ("" for none)
     branch: str = ""
-    commit: str = ""
+    commit: str = ""  # the commit fetched
+    pin: str = ""  # the commit the user asked for (--commit); reloads stay on it
     subdir: str = ""
     snapshot: str = ""  # directory holding the immutable copy
     digest: str = ""  # hash of the snapshot's content
@@ -52,6 +53,7 @@ class AppVersion:
     conf: dict[str, dict[str, Any]] = field(default_factory=dict)
     dev: bool = False
     created_at: float = 0.0
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ class App:
     path: AppPath
     prod_version: int
     stage_version: int
-    approved: bool
+    approval: dict[str, list[str]] | None  # what was approved; None: never approved
     created_at: float
     updated_at: float
 

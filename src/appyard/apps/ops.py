@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from appyard.apps.approval import check_options, grant, missing
 from appyard.apps.manager import AppManager
 from appyard.apps.model import App, AppVersion, AppView, Source
 from appyard.apps.paths import glob_matches, parse_app_path, validate_glob
@@ -25,6 +26,7 @@ from appyard.config import parse_conf_overrides
 from appyard.errors import Conflict, NotFound, UserError
 from appyard.home import Home
 from appyard.runtime.engine import LABEL_PREFIX
+from appyard.secrets.refs import parse as parse_refs
 from appyard.specs import Spec
 
 log = logging.getLogger("appyard.ops")
@@ -50,13 +52,23 @@ def parse_pairs(items: list[str], flag: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
+        if not sep or not key.strip():
             raise UserError(f"{flag} {item!r} must be KEY=VALUE")
-        if any(c in value for c in "\n\r\0"):
-            raise UserError(f"{flag} {key}: value must be a single line")
-        out[key] = value
+        out[key.strip()] = check_value(flag, key.strip(), value)
     return out
+
+
+def check_value(flag: str, key: str, value: str) -> str:
+    """Env-safe, single-line values whose secret references parse."""
+    if not key.replace("_", "").replace(".", "").replace("-", "").isalnum():
+        raise UserError(f"{flag} name {key!r} may only use letters, digits, _ . -")
+    if any(c in value for c in "\n\r\0"):
+        raise UserError(f"{flag} {key}: value must be a single line")
+    try:
+        parse_refs(value)
+    except UserError as exc:
+        raise UserError(f"{flag} {key}: {exc}") from None
+    return value
 
 
 def parse_options(items: list[str]) -> dict[str, str | None]:
@@ -93,6 +105,7 @@ async def create_app(manager: AppManager, home: Home, req: CreateRequest) -> App
     params = spec.validate_params(parse_pairs(req.params, "--param"))
     build_args = spec.validate_build_args(parse_pairs(req.cargs, "--carg"))
     options = parse_options(req.copts)
+    check_options(options, manager.runtime.config)
     conf = parse_conf_overrides(req.conf)
     if manager.store.get_app(app_path) is not None:
         raise Conflict(f"app {app_path} already exists")
@@ -114,7 +127,8 @@ async def create_app(manager: AppManager, home: Home, req: CreateRequest) -> App
         if spec.kind != "proxy":  # refuse now what would only fail at the first request
             make_plan(version, spec, app_path, "prod", manager.instance_id, None)
         app = App(id=app_id, path=app_path, prod_version=1, stage_version=1,
-                  approved=req.approve, created_at=now, updated_at=now)
+                  approval=grant(None, version) if req.approve else None,
+                  created_at=now, updated_at=now)
         async with manager.lock:
             manager.store.create_app(app, version)
     except BaseException:
@@ -168,7 +182,8 @@ def app_summary(manager: AppManager, view: AppView) -> dict[str, Any]:
         "spec": view.prod.spec,
         "source": view.prod.source.describe(),
         "commit": view.prod.source.commit,
-        "approved": view.app.approved,
+        "approved": not missing(view.prod, view.app.approval),
+        "stage_approved": not missing(view.stage, view.app.approval),
         "dev": view.prod.dev,
         "version": view.app.prod_version,
         "stage_version": view.app.stage_version,

@@ -40,7 +40,7 @@ def describe_source(raw: str, branch: str = "", commit: str = "") -> Source:
         return Source(kind="none")
     location, _, subdir = raw.partition("#")
     if is_git_url(location):
-        return Source(kind="git", location=location, branch=branch, commit=commit,
+        return Source(kind="git", location=location, branch=branch, pin=commit,
                       subdir=subdir.strip("/"))
     if branch or commit:
         raise UserError("--branch/--commit apply to git sources only")
@@ -67,7 +67,7 @@ def snapshot(source: Source, dest: Path) -> Source:
         commit = _git_fetch(source, dest)
     return Source(kind=source.kind, location=redact_url(source.location) if
                   source.kind == "git" else source.location, branch=source.branch,
-                  commit=commit, subdir=source.subdir, snapshot=str(dest),
+                  commit=commit, pin=source.pin, subdir=source.subdir, snapshot=str(dest),
                   digest=tree_digest(dest))
 
 
@@ -88,16 +88,16 @@ def _git_fetch(source: Source, dest: Path) -> str:
         work.mkdir()
         _git(["init", "-q"], work)
         _git(["remote", "add", "origin", source.location], work)
-        ref = source.commit or source.branch or "HEAD"
+        ref = source.pin or source.branch or "HEAD"
         try:
             _git(["fetch", "-q", "--depth", "1", "origin", ref], work)
         except UserError:
-            if not source.commit:
+            if not source.pin:
                 raise
             # Servers that refuse fetching an arbitrary SHA: fetch everything, then check out.
             _git(["fetch", "-q", "origin"], work)
         _git(["-c", "advice.detachedHead=false", "checkout", "-q",
-              source.commit or "FETCH_HEAD"], work)
+              source.pin or "FETCH_HEAD"], work)
         commit = _git(["rev-parse", "HEAD"], work)
         root = work / source.subdir if source.subdir else work
         if not root.is_dir():

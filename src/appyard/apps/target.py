@@ -58,6 +58,9 @@ class Target(Protocol):
     async def shutdown(self, remove: bool) -> None:
         """Stop serving; `remove` also deletes containers (app deleted)."""
 
+    async def retire(self, drain_secs: float, remove: bool) -> None:
+        """Replaced by another version: drain open exchanges, then stop serving."""
+
 
 class StaticTarget:
     """The proxy spec: a fixed upstream URL, nothing to start."""
@@ -85,4 +88,7 @@ class StaticTarget:
         return {"state": "proxy", "upstream": self._upstream.base_url}
 
     async def shutdown(self, remove: bool) -> None:
+        return None
+
+    async def retire(self, drain_secs: float, remove: bool) -> None:
         return None

@@ -9,8 +9,10 @@ import click
 from appyard import __version__
 from appyard.cli import app as app_cmds
 from appyard.cli import config as config_cmds
+from appyard.cli import param as param_cmds
 from appyard.cli import server as server_cmds
 from appyard.cli import spec as spec_cmds
+from appyard.cli import version as version_cmds
 from appyard.errors import UserError
 
 
@@ -24,6 +26,8 @@ cli.add_command(server_cmds.server)
 cli.add_command(app_cmds.app)
 cli.add_command(spec_cmds.spec)
 cli.add_command(config_cmds.config)
+cli.add_command(param_cmds.param)
+cli.add_command(version_cmds.version)
 
 
 def main() -> None:

@@ -94,14 +94,77 @@ def delete(glob: str) -> None:
         click.echo(f"deleted app {path}")
 
 
+dry_run_option = click.option("--dry-run", is_flag=True,
+                              help="Show what would change; change nothing.")
+promote_option = click.option("--promote", is_flag=True,
+                              help="Promote to production at once (after it is healthy).")
+
+
+def print_changes(result: dict[str, Any]) -> None:
+    """One line per change, e.g. `/app: param X: 'a' -> 'b' (staging, version 3)`."""
+    prefix = "would change " if result.get("dry_run") else ""
+    where = result.get("applies_to")
+    suffix = f" ({where}, version {result['version']})" if where else ""
+    if not result.get("changes"):
+        click.echo(f"{result['path']}: {result.get('note', 'no change')}")
+    for change in result.get("changes", []):
+        click.echo(f"{prefix}{result['path']}: {change}{suffix}")
+
+
 @app.command()
+@promote_option
+@dry_run_option
 @click.argument("glob")
-def reload(glob: str) -> None:
-    """Build (if needed) and start apps matching GLOB now, showing progress."""
-    record = _print_progress(_client().stream_lines("POST", "/v1/apps/reload",
-                                                    body={"glob": glob}))
-    for a in record["result"]["apps"]:
+def reload(glob: str, promote: bool, dry_run: bool) -> None:
+    """Fetch the source again (a change is staged), then build and start now, with progress."""
+    record = _print_progress(_client().stream_lines(
+        "POST", "/v1/apps/reload", body={"glob": glob, "promote": promote, "dry_run": dry_run}))
+    for result in record["result"]["changes"]:
+        print_changes(result)
+    for a in record["result"].get("apps", []):
         click.echo(f"{a['path']}: {a['state']}")
+
+
+@app.command("update-metadata")
+@promote_option
+@dry_run_option
+@click.argument("kind", type=click.Choice(["carg", "copt", "spec", "conf"]))
+@click.argument("setting")
+@click.argument("app_path")
+def update_metadata(kind: str, setting: str, app_path: str, promote: bool,
+                    dry_run: bool) -> None:
+    """Stage a change: carg K=V, copt K[=V], spec NAME or conf K=V (value - deletes)."""
+    key, sep, value = setting.partition("=")
+    if kind == "spec":
+        key, value = setting, None
+    elif kind in ("carg", "conf") and not sep:
+        raise UserError(f"{kind} takes KEY=VALUE (- as the value deletes)")
+    body = {"path": app_path, "kind": kind, "key": key, "value": value if sep else None,
+            "promote": promote, "dry_run": dry_run}
+    if kind == "copt" and not sep:
+        body["value"] = None
+    record = _print_progress(_client().stream_lines("POST", "/v1/apps/update", body=body))
+    print_changes(record["result"])
+
+
+@app.command()
+@dry_run_option
+@click.argument("glob")
+def promote(glob: str, dry_run: bool) -> None:
+    """Point production at the staged version (zero-downtime for running apps)."""
+    record = _print_progress(_client().stream_lines(
+        "POST", "/v1/apps/promote", body={"glob": glob, "dry_run": dry_run}))
+    for result in record["result"]["apps"]:
+        print_changes(result)
+
+
+@app.command()
+@dry_run_option
+@click.argument("app_path")
+def approve(app_path: str, dry_run: bool) -> None:
+    """Approve what the app's versions ask for (spec, container options, secrets)."""
+    print_changes(_client().call("POST", "/v1/apps/approve",
+                                 body={"path": app_path, "dry_run": dry_run}))
 
 
 @app.command()

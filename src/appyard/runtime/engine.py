@@ -112,7 +112,7 @@ class Engine:
             args += ["--build-arg", f"{key}={value}"]
         for key, value in labels.items():
             args += ["--label", f"{key}={value}"]
-        args += self._build_flags()
+        args += self._build_flags(containerfile, build_args)
         await self._stream([*args, str(context)], on_line, log_file, what="build")
 
     def _build_flags(self) -> list[str]:
@@ -229,6 +229,19 @@ class Engine:
             await proc.wait()
 
 
+def args_used_outside_run(containerfile: str, build_args: dict[str, str]) -> bool:
+    """Whether any build arg is referenced by an instruction other than RUN, FROM or ARG."""
+    text = re.sub(r"\\\n", " ", containerfile)
+    for line in text.splitlines():
+        words = line.strip().split(None, 1)
+        if len(words) < 2 or words[0].upper() in ("RUN", "FROM", "ARG") or line.lstrip(
+                ).startswith("#"):
+            continue
+        if any(re.search(rf"\$\{{?{re.escape(name)}\b", words[1]) for name in build_args):
+            return True
+    return False
+
+
 def _parse_inspect(name: str, line: str) -> ContainerInfo:
     labels_json, running, exit_code, ports_json = line.split("\t")
     ports: dict[str, int] = {}
@@ -244,7 +257,12 @@ def _parse_inspect(name: str, line: str) -> ContainerInfo:
 class PodmanEngine(Engine):
     name = "podman"
 
-    def _build_flags(self) -> list[str]:
+    def _build_flags(self, containerfile: Path, build_args: dict[str, str]) -> list[str]:
+        # buildah (podman 4.x) keys its layer cache on the unexpanded text of ENV, LABEL,
+        # WORKDIR... lines, so a build arg used there would hit a stale layer: skip the
+        # cache for such builds (RUN and FROM lines are keyed correctly).
+        if build_args and args_used_outside_run(containerfile.read_text(), build_args):
+            return ["--layers", "--no-cache"]
         return ["--layers"]
 
     def _rm_flags(self) -> list[str]:

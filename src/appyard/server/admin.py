@@ -1,7 +1,7 @@
 """The admin API: JSON over HTTP on a Unix socket (mode 0600). The CLI's only way in.
 
 Errors are `{"error": "<one line>"}` with a 4xx status; long operations
-(build, start) stream newline-delimited JSON: `{"line": ...}` progress
+(build, start, promote) stream newline-delimited JSON: `{"line": ...}` progress
 records, then one `{"result": ...}` or `{"error": ...}`.
 """
 
@@ -11,12 +11,12 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from appyard.apps import ops
+from appyard.apps import ops, versions
 from appyard.apps.lifecycle import ContainerTarget
 from appyard.apps.manager import AppManager
 from appyard.apps.target import AppUnavailable
@@ -27,6 +27,8 @@ from appyard.home import Home
 log = logging.getLogger("appyard.admin")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+OnLine = Callable[[str], None]
+M = TypeVar("M", bound=BaseModel)
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -56,6 +58,39 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return data
 
 
+def _model(model: type[M], data: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise UserError(f"bad request: {describe_validation_error(exc)}") from None
+
+
+async def _stream(request: web.Request,
+                  work: Callable[[OnLine], Awaitable[dict[str, Any]]]) -> web.StreamResponse:
+    """Run `work`, streaming its progress lines as NDJSON, then its result or error."""
+    resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+    await resp.prepare(request)
+    queue: asyncio.Queue[str] = asyncio.Queue()
+    task = asyncio.ensure_future(work(queue.put_nowait))
+    while not task.done() or not queue.empty():
+        getter = asyncio.ensure_future(queue.get())
+        await asyncio.wait([getter, task], return_when=asyncio.FIRST_COMPLETED)
+        if getter.done():
+            await resp.write(json.dumps({"line": getter.result()}).encode() + b"\n")
+        else:
+            getter.cancel()
+    try:
+        final: dict[str, Any] = {"result": task.result()}
+    except UserError as exc:
+        final = {"error": str(exc)}
+    except Exception as exc:
+        log.exception("admin %s failed", request.path)
+        final = {"error": f"internal error: {exc!r}; see the server log"}
+    await resp.write(json.dumps(final, default=str).encode() + b"\n")
+    await resp.write_eof()
+    return resp
+
+
 class AdminAPI:
     def __init__(self, manager: AppManager, home: Home, config: ServerConfig,
                  stop: asyncio.Event) -> None:
@@ -71,6 +106,12 @@ class AdminAPI:
             web.post("/v1/apps", self.create_app),
             web.delete("/v1/apps", self.delete_apps),
             web.post("/v1/apps/reload", self.reload_apps),
+            web.post("/v1/apps/update", self.update_app),
+            web.post("/v1/apps/promote", self.promote_apps),
+            web.post("/v1/apps/switch", self.switch_version),
+            web.post("/v1/apps/approve", self.approve_app),
+            web.get("/v1/apps/versions", self.list_versions),
+            web.get("/v1/apps/params", self.list_params),
             web.get("/v1/apps/logs", self.app_logs),
             web.get("/v1/specs", self.list_specs),
             web.get("/v1/config", self.show_config),
@@ -83,6 +124,8 @@ class AdminAPI:
         engine = self.manager.runtime.engine
         return _json({"ok": True, "engine": engine.name if engine else None})
 
+    # -- apps -------------------------------------------------------------
+
     async def list_apps(self, request: web.Request) -> web.Response:
         views = ops.select_apps(self.manager, request.query.get("glob", "all"))
         return _json({"apps": [ops.app_summary(self.manager, v) for v in views]})
@@ -90,67 +133,100 @@ class AdminAPI:
     async def create_app(self, request: web.Request) -> web.StreamResponse:
         data = await _body(request)
         wait = bool(data.pop("wait", False))
-        try:
-            req = ops.CreateRequest.model_validate(data)
-        except ValidationError as exc:
-            raise UserError(f"bad request: {describe_validation_error(exc)}") from None
-        view = await ops.create_app(self.manager, self.home, req)
-        summary = ops.app_summary(self.manager, view)
+        view = await ops.create_app(self.manager, self.home, _model(ops.CreateRequest, data))
         if not wait:
-            return _json({"app": summary}, 201)
-        return await self._stream_start(request, [view.app.id], lambda: {"app": summary})
+            return _json({"app": ops.app_summary(self.manager, view)}, 201)
+
+        async def start(on_line: OnLine) -> dict[str, Any]:
+            await self._start([view.app.id], "prod", on_line)
+            return {"app": ops.app_summary(self.manager, view)}
+
+        return await _stream(request, start)
 
     async def delete_apps(self, request: web.Request) -> web.Response:
         views = await ops.delete_apps(self.manager, self.home, request.query.get("glob", ""))
         return _json({"deleted": [str(v.app.path) for v in views]})
 
     async def reload_apps(self, request: web.Request) -> web.StreamResponse:
+        """Re-fetch sources (a change is staged, or promoted), then build and start now."""
         data = await _body(request)
-        views = ops.select_apps(self.manager, str(data.get("glob", "")))
-        if not views:
-            raise UserError(f"no app matches {data.get('glob')}")
-        return await self._stream_start(
-            request, [v.app.id for v in views],
-            lambda: {"apps": [ops.app_summary(self.manager, v) for v in views]})
+        glob = str(data.get("glob", ""))
+        promote, dry_run = bool(data.get("promote")), bool(data.get("dry_run"))
 
-    async def _stream_start(self, request: web.Request, app_ids: list[str],
-                            result: Callable[[], dict[str, Any]]) -> web.StreamResponse:
-        """Build and start apps now, streaming their progress lines as NDJSON."""
-        resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
-        await resp.prepare(request)
-        queue: asyncio.Queue[str] = asyncio.Queue()
+        async def work(on_line: OnLine) -> dict[str, Any]:
+            changes = await versions.reload(self.manager, self.home, glob, promote, dry_run,
+                                            on_line)
+            if dry_run:
+                return {"changes": changes}
+            views = ops.select_apps(self.manager, glob)
+            staged = [v.app.id for v in views if v.app.stage_version != v.app.prod_version]
+            await self._start([v.app.id for v in views if v.app.id not in staged], "prod",
+                              on_line)
+            await self._start(staged, "stage", on_line)
+            return {"changes": changes,
+                    "apps": [ops.app_summary(self.manager, v) for v in views]}
 
-        async def start_all() -> list[str]:
-            errors = []
-            for app_id in app_ids:
-                target = self.manager.target(app_id)
-                if not isinstance(target, ContainerTarget):
-                    continue
-                try:
-                    await target.ensure_running(queue.put_nowait)
-                except AppUnavailable as exc:
-                    errors.append(f"{target.app_path}: {exc.reason}")
-                    if exc.log_tail:
-                        queue.put_nowait(exc.log_tail)
-            return errors
+        return await _stream(request, work)
 
-        task = asyncio.ensure_future(start_all())
-        while not task.done() or not queue.empty():
-            getter = asyncio.ensure_future(queue.get())
-            await asyncio.wait([getter, task], return_when=asyncio.FIRST_COMPLETED)
-            if getter.done():
-                await resp.write(json.dumps({"line": getter.result()}).encode() + b"\n")
-            else:
-                getter.cancel()
-        errors = task.result()
-        final = {"error": "; ".join(errors)} if errors else {"result": result()}
-        await resp.write(json.dumps(final, default=str).encode() + b"\n")
-        await resp.write_eof()
-        return resp
+    async def _start(self, app_ids: list[str], slot: str, on_line: OnLine) -> None:
+        """Build and start these apps' targets now; raise with every failure."""
+        errors = []
+        for app_id in app_ids:
+            target = self.manager.target(app_id, slot)
+            if not isinstance(target, ContainerTarget):
+                continue
+            try:
+                await target.ensure_running(on_line)
+            except AppUnavailable as exc:
+                if exc.log_tail:
+                    on_line(exc.log_tail)
+                errors.append(f"{target.app_path}: {exc.reason}")
+        if errors:
+            raise UserError("; ".join(errors))
+
+    # -- versions ---------------------------------------------------------
+
+    async def update_app(self, request: web.Request) -> web.StreamResponse:
+        req = _model(versions.UpdateRequest, await _body(request))
+        return await _stream(request, lambda on_line: versions.update(self.manager, req,
+                                                                      on_line))
+
+    async def promote_apps(self, request: web.Request) -> web.StreamResponse:
+        data = await _body(request)
+
+        async def work(on_line: OnLine) -> dict[str, Any]:
+            return {"apps": await versions.promote(self.manager, str(data.get("glob", "")),
+                                                   bool(data.get("dry_run")), on_line)}
+
+        return await _stream(request, work)
+
+    async def switch_version(self, request: web.Request) -> web.StreamResponse:
+        data = await _body(request)
+        return await _stream(request, lambda on_line: versions.switch(
+            self.manager, str(data.get("path", "")), str(data.get("version", "")),
+            bool(data.get("dry_run")), on_line))
+
+    async def approve_app(self, request: web.Request) -> web.Response:
+        data = await _body(request)
+        return _json(await versions.approve(self.manager, str(data.get("path", "")),
+                                            bool(data.get("dry_run"))))
+
+    async def list_versions(self, request: web.Request) -> web.Response:
+        return _json({"versions": versions.version_rows(self.manager,
+                                                        request.query.get("path", ""))})
+
+    async def list_params(self, request: web.Request) -> web.Response:
+        return _json({"params": versions.param_rows(self.manager,
+                                                    request.query.get("path", ""))})
+
+    # -- logs, specs, config, server -------------------------------------
 
     async def app_logs(self, request: web.Request) -> web.StreamResponse:
         view = ops.find_app(self.manager, request.query.get("path", ""))
-        lines = int(request.query.get("lines", "100"))
+        try:
+            lines = int(request.query.get("lines", "100"))
+        except ValueError:
+            raise UserError("--lines must be a number") from None
         target = self.manager.target(view.app.id)
         if not isinstance(target, ContainerTarget):
             raise UserError(f"app {view.app.path} runs no container, so it has no logs")

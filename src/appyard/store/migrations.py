@@ -9,7 +9,7 @@ MIGRATIONS: list[str] = [
         path          TEXT NOT NULL,
         prod_version  INTEGER NOT NULL,
         stage_version INTEGER NOT NULL,
-        approved      INTEGER NOT NULL DEFAULT 0,
+        approval      TEXT,
         created_at    REAL NOT NULL,
         updated_at    REAL NOT NULL,
         UNIQUE (domain, path)
@@ -25,6 +25,7 @@ MIGRATIONS: list[str] = [
         conf           TEXT NOT NULL,
         dev            INTEGER NOT NULL DEFAULT 0,
         created_at     REAL NOT NULL,
+        note           TEXT NOT NULL DEFAULT '',
         PRIMARY KEY (app_id, version)
     );
     """,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,7 +59,8 @@ class SqliteStore:
                 db.execute(
                     "INSERT INTO apps VALUES (?,?,?,?,?,?,?,?)",
                     (app.id, app.path.domain, app.path.path, app.prod_version,
-                     app.stage_version, int(app.approved), app.created_at, app.updated_at))
+                     app.stage_version, _json_or_null(app.approval), app.created_at,
+                     app.updated_at))
                 self._insert_version(db, version)
         except sqlite3.IntegrityError:
             raise Conflict(f"app {app.path} already exists") from None
@@ -98,12 +100,24 @@ class SqliteStore:
                            (version.version, version.created_at, version.app_id))
 
     def set_versions(self, app_id: str, *, prod: int | None = None,
-                     stage: int | None = None, approved: bool | None = None) -> None:
+                     stage: int | None = None) -> None:
         with self._tx() as db:
-            for column, value in (("prod_version", prod), ("stage_version", stage),
-                                  ("approved", approved)):
-                if value is not None:
-                    db.execute(f"UPDATE apps SET {column} = ? WHERE id = ?", (int(value), app_id))
+            if prod is not None:
+                db.execute("UPDATE apps SET prod_version = ?, updated_at = ? WHERE id = ?",
+                           (prod, time.time(), app_id))
+            if stage is not None:
+                db.execute("UPDATE apps SET stage_version = ?, updated_at = ? WHERE id = ?",
+                           (stage, time.time(), app_id))
+
+    def set_approval(self, app_id: str, approval: dict[str, list[str]]) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE apps SET approval = ?, updated_at = ? WHERE id = ?",
+                       (json.dumps(approval), time.time(), app_id))
+
+    def get_version(self, app_id: str, version: int) -> AppVersion | None:
+        row = self._db.execute("SELECT * FROM app_versions WHERE app_id = ? AND version = ?",
+                               (app_id, version)).fetchone()
+        return _version_from_row(row) if row else None
 
     def list_versions(self, app_id: str) -> list[AppVersion]:
         rows = self._db.execute(
@@ -126,16 +140,17 @@ class SqliteStore:
     @staticmethod
     def _insert_version(db: sqlite3.Connection, v: AppVersion) -> None:
         db.execute(
-            "INSERT INTO app_versions VALUES (?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO app_versions VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (v.app_id, v.version, v.spec, json.dumps(v.source.to_dict()), json.dumps(v.params),
              json.dumps(v.build_args), json.dumps(v.container_opts), json.dumps(v.conf),
-             int(v.dev), v.created_at))
+             int(v.dev), v.created_at, v.note))
 
 
 def _app_from_row(row: sqlite3.Row) -> App:
     return App(id=row["id"], path=AppPath(row["domain"], row["path"]),
                prod_version=row["prod_version"], stage_version=row["stage_version"],
-               approved=bool(row["approved"]), created_at=row["created_at"],
+               approval=json.loads(row["approval"]) if row["approval"] else None,
+               created_at=row["created_at"],
                updated_at=row["updated_at"])
 
 
@@ -145,4 +160,8 @@ def _version_from_row(row: sqlite3.Row) -> AppVersion:
         source=Source.from_dict(json.loads(row["source"])), params=json.loads(row["params"]),
         build_args=json.loads(row["build_args"]),
         container_opts=json.loads(row["container_opts"]), conf=json.loads(row["conf"]),
-        dev=bool(row["dev"]), created_at=row["created_at"])
+        dev=bool(row["dev"]), created_at=row["created_at"], note=row["note"])
+
+
+def _json_or_null(value: object) -> str | None:
+    return None if value is None else json.dumps(value)
