@@ -115,7 +115,7 @@ class Engine:
         args += self._build_flags(containerfile, build_args)
         await self._stream([*args, str(context)], on_line, log_file, what="build")
 
-    def _build_flags(self) -> list[str]:
+    def _build_flags(self, containerfile: Path, build_args: dict[str, str]) -> list[str]:
         return []
 
     async def pull(self, ref: str, on_line: Callable[[str], None], log_file: Path) -> None:
@@ -211,6 +211,11 @@ class Engine:
 
     async def logs(self, name: str, lines: int) -> str:
         rc, out, err = await self._exec("logs", "--tail", str(lines), name)
+        if rc == 0 and not (out + err).strip():
+            # podman 4.3 sometimes answers --tail with nothing for a just-exited container
+            # although the log has lines; read it whole then and cut here.
+            rc, out, err = await self._exec("logs", name)
+            out = "\n".join(out.splitlines()[-lines:]) + ("\n" if out else "")
         return out + err if rc == 0 else ""
 
     async def follow_logs(self, name: str, lines: int) -> AsyncIterator[bytes]:
