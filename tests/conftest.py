@@ -16,10 +16,12 @@ def server_factory(tmp_path: Path) -> Iterator:
     """Start appyard servers (each with its own home and ports); all stopped at teardown."""
     servers: list[AppyardServer] = []
 
-    def start(engine: str = "auto", extra_config: str = "", name: str = "home") -> AppyardServer:
-        srv = AppyardServer(tmp_path / name, engine, extra_config).start()
+    def start(engine: str = "auto", extra_config: str = "", name: str = "home",
+              env: dict[str, str] | None = None, tables: str = "") -> AppyardServer:
+        srv = AppyardServer(tmp_path / name, engine, extra_config, env)
+        srv.tables = tables
         servers.append(srv)
-        return srv
+        return srv.start()
 
     yield start
     for srv in servers:

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from appyard.errors import UserError
 from appyard.home import Home
@@ -72,12 +72,43 @@ class LogConfig(_Section):
     access_log: bool = False
 
 
+class SecretConfig(_Section):
+    """`default` names the provider for one-argument references; every other key is a
+    provider table `[secret.NAME]` with a `type` (env, file, vault, aws)."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=False)
+
+    default: str = "env"
+
+    @model_validator(mode="after")
+    def _validate_providers(self) -> SecretConfig:
+        from appyard.secrets.providers import ProviderConfig
+
+        adapter: TypeAdapter[Any] = TypeAdapter(ProviderConfig)
+        extra = self.__pydantic_extra__ or {}
+        for name, raw in list(extra.items()):
+            if isinstance(raw, BaseModel):
+                continue
+            if not isinstance(raw, dict):
+                raise ValueError(f"secret.{name} must be a table with a type")
+            try:
+                extra[name] = adapter.validate_python(raw)
+            except ValidationError as exc:
+                raise ValueError(describe_validation_error(exc, f"secret.{name}.")) from None
+        return self
+
+    @property
+    def providers(self) -> dict[str, Any]:
+        return dict(self.__pydantic_extra__ or {})
+
+
 class ServerConfig(_Section):
     http: HttpConfig = HttpConfig()
     https: HttpsConfig = HttpsConfig()
     container: ContainerConfig = ContainerConfig()
     app_config: AppConfig = AppConfig()
     log: LogConfig = LogConfig()
+    secret: SecretConfig = SecretConfig()
 
 
 def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
@@ -87,6 +118,8 @@ def describe_validation_error(exc: ValidationError, prefix: str = "") -> str:
         key = ".".join(str(p) for p in err["loc"])
         if err["type"] == "extra_forbidden":
             parts.append(f"unknown key {prefix}{key}")
+        elif err["type"] == "value_error":  # our own validators say it whole
+            parts.append(err["msg"].removeprefix("Value error, "))
         else:
             parts.append(f"{prefix}{key}: {err['msg']}")
     return "; ".join(parts)
@@ -153,7 +186,9 @@ def config_as_toml(cfg: BaseModel, prefix: str = "") -> str:
     """Render a config model as TOML (only the types our config uses)."""
     scalars, tables = [], []
     for name, value in cfg:
-        if isinstance(value, list):
+        if name in ("token",) and value:
+            scalars.append(f"# {name} = (set, not shown)")
+        elif isinstance(value, list):
             scalars.append(f"{name} = [{', '.join(_toml_value(v) for v in value)}]")
         elif isinstance(value, BaseModel):
             tables.append(config_as_toml(value, f"{prefix}{name}."))

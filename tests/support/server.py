@@ -35,9 +35,21 @@ def wait_http(url: str, timeout: float = 20) -> None:
     raise TimeoutError(f"{url} did not answer")
 
 
+def wait_port(port: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"port {port} did not open")
+
+
 class AppyardServer:
-    def __init__(self, home: Path, engine: str = "auto", extra_config: str = "") -> None:
+    def __init__(self, home: Path, engine: str = "auto", extra_config: str = "",
+                 extra_env: dict[str, str] | None = None) -> None:
         self.home = home
+        self.extra_env = extra_env or {}
         self.engine = engine
         self.http_port = free_port()
         self.https_port = free_port()
@@ -47,7 +59,8 @@ class AppyardServer:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "APPYARD_HOME": str(self.home), "APPYARD_CONFIG": ""}
+        return {**os.environ, **self.extra_env, "APPYARD_HOME": str(self.home),
+                "APPYARD_CONFIG": ""}
 
     @property
     def url(self) -> str:
@@ -62,7 +75,10 @@ class AppyardServer:
         (self.home / "appyard.toml").write_text(
             f"[http]\nhost = \"127.0.0.1\"\nport = {self.http_port}\n"
             f"[https]\nhost = \"127.0.0.1\"\nport = {self.https_port}\n"
-            f"[container]\ncommand = \"{self.engine}\"\n{self.extra_config}\n")
+            f"[container]\ncommand = \"{self.engine}\"\n{self.extra_config}\n"
+            f"{self.tables}")
+
+    tables = ""  # TOML tables appended after [container] (e.g. [secret.x])
 
     def start(self, timeout: float = 30) -> AppyardServer:
         self.write_config()

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import logging
 import tempfile
@@ -30,7 +31,10 @@ from appyard.apps.paths import AppPath
 from appyard.apps.plan import ContainerPlan, prepare_context
 from appyard.apps.target import AppUnavailable, ProxySettings, Upstream
 from appyard.config import ContainerConfig
+from appyard.errors import UserError
 from appyard.runtime.engine import Engine, EngineError
+from appyard.secrets.refs import has_refs
+from appyard.secrets.resolver import SecretResolver, uses_secrets
 
 log = logging.getLogger("appyard.lifecycle")
 
@@ -51,6 +55,7 @@ class Runtime:
     config: ContainerConfig
     logs_dir: Path
     http: aiohttp.ClientSession
+    secrets: SecretResolver
 
 
 class StartFailed(Exception):
@@ -183,6 +188,10 @@ class ContainerTarget:
             self.last_error = str(exc)
             self._set_state(State.STOPPED)
             raise StartFailed(str(exc), exc.log_tail) from None
+        except UserError as exc:  # e.g. a secret that cannot be resolved
+            self.last_error = str(exc)
+            self._set_state(State.STOPPED)
+            raise StartFailed(str(exc)) from None
         except Exception as exc:
             log.exception("starting %s failed", self.app_path)
             self.last_error = f"unexpected error: {exc!r}"
@@ -210,23 +219,36 @@ class ContainerTarget:
             await engine.pull(plan.image, self._emit, log_file)
             return
         self._emit(f"building image {plan.image}")
+        args = plan.build.build_args
+        plain = {k: v for k, v in args.items() if not has_refs(v)}
+        secret = await self.rt.secrets.resolve({k: v for k, v in args.items() if has_refs(v)})
         with tempfile.TemporaryDirectory(prefix="appyard-build-") as tmp:
             containerfile = prepare_context(plan.build, Path(tmp) / "context")
             try:
-                await engine.build(containerfile.parent, containerfile, plan.image,
-                                   plan.build.build_args, plan.labels, self._emit, log_file)
+                await engine.build(containerfile.parent, containerfile, plan.image, plain,
+                                   plan.labels, self._emit, log_file, secret)
             except EngineError as exc:
                 raise StartFailed(f"build of {self.app_path} failed: {exc}",
                                   exc.log_tail) from None
 
     async def _ensure_container(self, engine: Engine) -> int:
-        """Start the existing container for this plan, or create it; returns the host port."""
+        """Start the existing container for this plan, or create it; returns the host port.
+
+        Containers whose env holds secret references are created afresh on every start,
+        so a changed secret takes effect on the next start.
+        """
         name = self.container
         info = await engine.inspect(name)
+        run = self.plan.run
+        if uses_secrets(run.env):
+            run = dataclasses.replace(run, env=await self.rt.secrets.resolve(run.env))
+            if info is not None:
+                await engine.remove(name)
+                info = None
         if info is None:
             log.info("%s: creating container %s", self.app_path, name)
             self._emit(f"creating container {name}")
-            await engine.run(self.plan.run)
+            await engine.run(run)
         elif not info.running:
             log.info("%s: starting container %s", self.app_path, name)
             self._emit(f"starting container {name}")
@@ -234,7 +256,7 @@ class ContainerTarget:
                 await engine.start(name)
             except EngineError:
                 await engine.remove(name)
-                await engine.run(self.plan.run)
+                await engine.run(run)
         info = await engine.inspect(name)
         if info is None or not info.running:
             tail = await self._exit_tail(engine)
@@ -364,6 +386,19 @@ class ContainerTarget:
             self._set_state(State.STOPPED)
             self._stop_task = None
             log.info("%s stopped (%s)", self.app_path, why)
+
+    async def restart(self, on_line: Callable[[str], None] | None = None) -> None:
+        """Create the container afresh (re-resolving secrets) and start it now."""
+        await self.shutdown_container()
+        await self.ensure_running(on_line)
+
+    async def shutdown_container(self) -> None:
+        if self._start_task is not None:
+            await asyncio.gather(asyncio.shield(self._start_task), return_exceptions=True)
+        if self.state is State.RUNNING:
+            await self._stop("restart")
+        if self.rt.engine is not None:
+            await self.rt.engine.remove(self.container)
 
     # -- adoption, retirement and shutdown -------------------------------
 

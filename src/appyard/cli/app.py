@@ -114,11 +114,14 @@ def print_changes(result: dict[str, Any]) -> None:
 @app.command()
 @promote_option
 @dry_run_option
+@click.option("--restart", is_flag=True,
+              help="Recreate the containers (secrets are resolved again).")
 @click.argument("glob")
-def reload(glob: str, promote: bool, dry_run: bool) -> None:
+def reload(glob: str, promote: bool, dry_run: bool, restart: bool) -> None:
     """Fetch the source again (a change is staged), then build and start now, with progress."""
     record = _print_progress(_client().stream_lines(
-        "POST", "/v1/apps/reload", body={"glob": glob, "promote": promote, "dry_run": dry_run}))
+        "POST", "/v1/apps/reload", body={"glob": glob, "promote": promote, "dry_run": dry_run,
+                                         "restart": restart}))
     for result in record["result"]["changes"]:
         print_changes(result)
     for a in record["result"].get("apps", []):

@@ -106,17 +106,31 @@ class Engine:
 
     async def build(self, context: Path, containerfile: Path, tag: str,
                     build_args: dict[str, str], labels: dict[str, str],
-                    on_line: Callable[[str], None], log_file: Path) -> None:
+                    on_line: Callable[[str], None], log_file: Path,
+                    secrets: dict[str, str] | None = None) -> None:
+        """Build an image. `secrets` are build args holding secret values: they are passed
+        as build secrets (`RUN --mount=type=secret,id=NAME`), never as --build-arg, so
+        they stay out of the image history."""
         args = ["build", "-t", tag, "-f", str(containerfile)]
         for key, value in build_args.items():
             args += ["--build-arg", f"{key}={value}"]
         for key, value in labels.items():
             args += ["--label", f"{key}={value}"]
         args += self._build_flags(containerfile, build_args)
-        await self._stream([*args, str(context)], on_line, log_file, what="build")
+        with tempfile.TemporaryDirectory(prefix="appyard-secrets-") as tmp:
+            for key, value in (secrets or {}).items():
+                path = Path(tmp) / key
+                path.touch(mode=0o600)
+                path.write_text(value)
+                args += ["--secret", f"id={key},src={path}"]
+            await self._stream([*args, str(context)], on_line, log_file, what="build",
+                               env=self._build_env())
 
     def _build_flags(self, containerfile: Path, build_args: dict[str, str]) -> list[str]:
         return []
+
+    def _build_env(self) -> dict[str, str]:
+        return {}
 
     async def pull(self, ref: str, on_line: Callable[[str], None], log_file: Path) -> None:
         await self._stream(["pull", ref], on_line, log_file, what="pull")
@@ -280,7 +294,8 @@ class DockerEngine(Engine):
 
     async def build(self, context: Path, containerfile: Path, tag: str,
                     build_args: dict[str, str], labels: dict[str, str],
-                    on_line: Callable[[str], None], log_file: Path) -> None:
+                    on_line: Callable[[str], None], log_file: Path,
+                    secrets: dict[str, str] | None = None) -> None:
         if self._buildkit is None:
             rc, _, _ = await self._exec("buildx", "version")
             self._buildkit = rc == 0
@@ -290,8 +305,14 @@ class DockerEngine(Engine):
             text = containerfile.read_text()
             containerfile.write_text(_RUN_MOUNT_RE.sub("RUN ", text))
             on_line("note: docker has no BuildKit here; building without cache mounts")
+            if secrets:
+                # No build secrets without BuildKit: the values go in as build args, which
+                # the image history records (README: "Secrets in build args").
+                on_line("warning: docker without BuildKit passes secret build args as "
+                        "--build-arg; they are visible in the image history")
+                build_args, secrets = {**build_args, **secrets}, None
         await super().build(context, containerfile, tag, build_args, labels, on_line,
-                            log_file)
+                            log_file, secrets)
 
     def _build_env(self) -> dict[str, str]:
         return {"DOCKER_BUILDKIT": "1" if self._buildkit else "0"}

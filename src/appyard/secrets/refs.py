@@ -1,4 +1,4 @@
-"""Parse `{{secret "PROVIDER" "KEY"}}` references inside a value.
+"""Parse `{{secret "PROVIDER" "KEY"}}` (or `{{secret "KEY"}}`) references inside a value.
 
 A small hand-written scanner rather than a regex: quoted strings may hold escaped
 quotes and braces, and every malformed template is reported with its position.
@@ -21,6 +21,8 @@ class SecretRef:
     key: str
 
     def __str__(self) -> str:
+        if not self.provider:
+            return f'{{{{secret "{_quote(self.key)}"}}}}'
         return f'{{{{secret "{_quote(self.provider)}" "{_quote(self.key)}"}}}}'
 
 
@@ -84,6 +86,12 @@ class _Scanner:
         self.skip_spaces()
         provider = self.quoted()
         self.skip_spaces()
+        if self.text.startswith("}}", self.pos):  # {{secret "KEY"}}: the default provider
+            provider, key = "", provider
+            if not key:
+                raise self.error("the key must not be empty", start)
+            self.pos += 2
+            return SecretRef(provider, key)
         key = self.quoted()
         self.skip_spaces()
         if not self.text.startswith("}}", self.pos):

@@ -152,6 +152,7 @@ class AdminAPI:
         data = await _body(request)
         glob = str(data.get("glob", ""))
         promote, dry_run = bool(data.get("promote")), bool(data.get("dry_run"))
+        restart = bool(data.get("restart"))
 
         async def work(on_line: OnLine) -> dict[str, Any]:
             changes = await versions.reload(self.manager, self.home, glob, promote, dry_run,
@@ -161,22 +162,23 @@ class AdminAPI:
             views = ops.select_apps(self.manager, glob)
             staged = [v.app.id for v in views if v.app.stage_version != v.app.prod_version]
             await self._start([v.app.id for v in views if v.app.id not in staged], "prod",
-                              on_line)
-            await self._start(staged, "stage", on_line)
+                              on_line, restart)
+            await self._start(staged, "stage", on_line, restart)
             return {"changes": changes,
                     "apps": [ops.app_summary(self.manager, v) for v in views]}
 
         return await _stream(request, work)
 
-    async def _start(self, app_ids: list[str], slot: str, on_line: OnLine) -> None:
-        """Build and start these apps' targets now; raise with every failure."""
+    async def _start(self, app_ids: list[str], slot: str, on_line: OnLine,
+                     restart: bool = False) -> None:
+        """Build and start these apps' targets now (`restart`: with fresh containers)."""
         errors = []
         for app_id in app_ids:
             target = self.manager.target(app_id, slot)
             if not isinstance(target, ContainerTarget):
                 continue
             try:
-                await target.ensure_running(on_line)
+                await (target.restart(on_line) if restart else target.ensure_running(on_line))
             except AppUnavailable as exc:
                 if exc.log_tail:
                     on_line(exc.log_tail)

@@ -19,6 +19,8 @@ from appyard.config import ServerConfig
 from appyard.errors import UserError
 from appyard.home import Home
 from appyard.runtime.engine import detect_engine
+from appyard.secrets.providers import build_providers
+from appyard.secrets.resolver import SecretResolver
 from appyard.server.admin import AdminAPI
 from appyard.server.proxy import Proxy
 from appyard.server.tls import server_context
@@ -62,7 +64,8 @@ class Server:
             log.warning("no container engine answered (%s); container apps cannot start",
                         cfg.container.command)
         health_http = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
-        runtime = Runtime(engine, cfg.container, home.logs_dir, health_http)
+        secrets = SecretResolver(build_providers(cfg.secret.providers), cfg.secret.default)
+        runtime = Runtime(engine, cfg.container, home.logs_dir, health_http, secrets)
         manager = AppManager(store, specs, cfg.app_config, runtime, home.instance_id)
         proxy = Proxy(lambda: manager.router)
         try:

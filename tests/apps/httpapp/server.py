@@ -5,6 +5,7 @@
 /health      ok
 /ws          a minimal WebSocket echo (text frames), enough to hold a stream open
 /slow?s=N    answers after N seconds
+/file?p=X    the content of file X in the container
 """
 
 import base64
@@ -39,6 +40,9 @@ class Handler(BaseHTTPRequestHandler):
             path = path[len(prefix):] or "/"
         if path == "/env":
             self._send(json.dumps(dict(os.environ)).encode(), "application/json")
+        elif path == "/file":
+            with open(self.path.split("p=", 1)[1], "rb") as f:
+                self._send(f.read())
         elif path == "/health":
             self._send(b"ok")
         elif path == "/ws":
