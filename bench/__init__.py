@@ -1,0 +1,1 @@
+"""appyard benchmarks: `python -m bench` (see README). Loopback only, bounded loops."""
