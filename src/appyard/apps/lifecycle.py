@@ -32,7 +32,7 @@ from appyard.apps.plan import ContainerPlan, prepare_context
 from appyard.apps.target import AppUnavailable, ProxySettings, Upstream
 from appyard.config import ContainerConfig
 from appyard.errors import UserError
-from appyard.runtime.engine import Engine, EngineError
+from appyard.runtime.engine import Engine, EngineError, pick_free_port
 from appyard.secrets.refs import has_refs
 from appyard.secrets.resolver import SecretResolver, uses_secrets
 
@@ -87,6 +87,8 @@ class ContainerTarget:
         self._idle_timer: asyncio.TimerHandle | None = None
         self._monitor: asyncio.Task[None] | None = None
         self._restart_task: asyncio.Task[None] | None = None
+        self._known_port: int | None = None  # host port of our container, once known
+        self._stopped_cleanly = False  # our container exists, stopped, port unchanged
         self._listeners: set[Callable[[str], None]] = set()
         self._closed = False
         app_id = plan.labels.get("dev.appyard.app_id", "app")
@@ -178,8 +180,10 @@ class ContainerTarget:
             self._set_state(State.BUILDING)
             await self._ensure_image(engine)
             self._set_state(State.STARTING)
-            port = await self._ensure_container(engine)
-            await self._wait_healthy(engine, port)
+            port = await self._fast_restart(engine)
+            if port is None:
+                port = await self._ensure_container(engine)
+                await self._wait_healthy(engine, port)
         except StartFailed as exc:
             self.last_error = exc.reason
             self._set_state(State.STOPPED)
@@ -231,6 +235,29 @@ class ContainerTarget:
                 raise StartFailed(f"build of {self.app_path} failed: {exc}",
                                   exc.log_tail) from None
 
+    async def _fast_restart(self, engine: Engine) -> int | None:
+        """Restart the container this target stopped itself, polling health meanwhile.
+
+        Its name and host port are known, so there is nothing to inspect: the engine's
+        `start` and the readiness polling run side by side and the first healthy answer
+        wins. Returns None (use the full path) when that does not apply or fails early.
+        """
+        port = self._known_port
+        if not (self._stopped_cleanly and port) or uses_secrets(self.plan.run.env):
+            return None
+        self._stopped_cleanly = False
+        log.info("%s: starting container %s", self.app_path, self.container)
+        self._emit(f"starting container {self.container}")
+        started = asyncio.ensure_future(engine.start(self.container))
+        try:
+            await self._wait_healthy(engine, port, started)
+        except EngineError as exc:  # e.g. the port was taken meanwhile: create afresh
+            log.info("%s: quick restart failed (%s); recreating", self.app_path, exc)
+            await engine.remove(self.container)
+            return None
+        started.add_done_callback(_log_failure)
+        return port
+
     async def _ensure_container(self, engine: Engine) -> int:
         """Start the existing container for this plan, or create it; returns the host port.
 
@@ -248,6 +275,7 @@ class ContainerTarget:
         if info is None:
             log.info("%s: creating container %s", self.app_path, name)
             self._emit(f"creating container {name}")
+            run = dataclasses.replace(run, host_port=pick_free_port())
             await engine.run(run)
         elif not info.running:
             log.info("%s: starting container %s", self.app_path, name)
@@ -265,17 +293,25 @@ class ContainerTarget:
         port = info.host_port(self.plan.run.port)
         if port is None:
             raise StartFailed(f"container does not publish port {self.plan.run.port}")
+        self._known_port = port
         return port
 
-    async def _wait_healthy(self, engine: Engine, port: int) -> None:
-        """Poll fast at first (20 ms), backing off to 250 ms, until 2xx/3xx or timeout."""
+    async def _wait_healthy(self, engine: Engine, port: int,
+                            starting: asyncio.Future[None] | None = None) -> None:
+        """Poll fast at first (10 ms), backing off to 250 ms, until 2xx/3xx or timeout.
+
+        `starting` is the engine's start command when it runs alongside; its failure
+        ends the wait (raised as the EngineError it is).
+        """
         url = f"http://127.0.0.1:{port}{self.health_path}"
         deadline = self._loop.time() + self.rt.config.start_timeout_secs
-        delay, checks, last = 0.02, 0, "no answer yet"
+        delay, checks, last = 0.01, 0, "no answer yet"
         while self._loop.time() < deadline:
             ok, last = await self._probe(url)
             if ok:
                 return
+            if starting is not None and starting.done() and starting.exception():
+                raise starting.exception()  # type: ignore[misc]
             checks += 1
             if checks % 10 == 0:
                 info = await engine.inspect(self.container)
@@ -284,7 +320,7 @@ class ContainerTarget:
                     raise StartFailed("container exited before it became healthy "
                                       f"(exit code {info.exit_code if info else '?'})", tail)
             await asyncio.sleep(delay)
-            delay = min(delay * 1.5, 0.25)
+            delay = min(delay * 1.2, 0.25)  # fine-grained while a start is typical
         tail = await engine.logs(self.container, 30)
         await engine.stop(self.container, self.rt.config.stop_grace_secs)
         raise StartFailed(f"health check {self.plan.health_path} did not pass within "
@@ -382,6 +418,7 @@ class ContainerTarget:
         try:
             if self.rt.engine is not None:
                 await self.rt.engine.stop(self.container, self.rt.config.stop_grace_secs)
+                self._stopped_cleanly = True
         finally:
             self._set_state(State.STOPPED)
             self._stop_task = None
@@ -399,6 +436,7 @@ class ContainerTarget:
             await self._stop("restart")
         if self.rt.engine is not None:
             await self.rt.engine.remove(self.container)
+        self._stopped_cleanly = False
 
     # -- adoption, retirement and shutdown -------------------------------
 
@@ -428,6 +466,7 @@ class ContainerTarget:
 
     def adopt(self, port: int) -> None:
         """Take over a running container found at server start (no second copy)."""
+        self._known_port = port
         self._upstream = Upstream(f"http://127.0.0.1:{port}", f"127.0.0.1:{port}")
         self._set_state(State.RUNNING)
         self._last_done = self._loop.time()
@@ -448,6 +487,7 @@ class ContainerTarget:
             return
         if remove:
             await engine.remove(self.container)
+            self._stopped_cleanly = False
         elif self.state in (State.RUNNING, State.STARTING):
             await self._stop("server shutdown")
         self._upstream = None
@@ -470,3 +510,8 @@ class ContainerTarget:
     def exit_log(self) -> str:
         path = self._log_dir / "last-exit.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+
+def _log_failure(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("engine start reported: %s", task.exception())

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -55,6 +56,14 @@ class RunSpec:
     env: dict[str, str]
     labels: dict[str, str]
     options: dict[str, str | None]
+    host_port: int = 0  # 0: the engine picks one
+
+
+def pick_free_port() -> int:
+    """A free loopback port for a container to publish on (kept across its restarts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class Engine:
@@ -180,7 +189,7 @@ class Engine:
                 for key, value in spec.env.items():
                     f.write(f"{key}={value}\n")
             args = ["run", "-d", "--name", spec.name, "--init", "-p",
-                    f"127.0.0.1::{spec.port}", "--env-file", env_path]
+                    f"127.0.0.1:{spec.host_port or ''}:{spec.port}", "--env-file", env_path]
             for key, value in spec.labels.items():
                 args += ["--label", f"{key}={value}"]
             for key, value in spec.options.items():
