@@ -258,3 +258,40 @@ async def test_concurrent_creates_keep_store_consistent(server: AppyardServer,
     codes = await asyncio.gather(*(create(i) for i in range(20)))
     assert sorted(codes).count(0) == 10
     assert len(server.cli_json("app", "list")) == 10
+
+
+async def test_fast_and_full_paths_share_a_connection(server: AppyardServer,
+                                                     backend: str) -> None:
+    """Bodyless requests take the raw fast path, a POST on the same keep-alive connection is
+    handed to the full proxy; both see the same rewriting."""
+    _create_proxy(server, backend, "/mix")
+    connector = aiohttp.TCPConnector(limit=1)  # one connection for everything
+    async with aiohttp.ClientSession(connector=connector) as s:
+        for _ in range(3):
+            async with s.get(server.url + "/mix/a?x=1",
+                             headers={"X-Forwarded-For": "10.9.9.9"}) as r:
+                echoed = await r.json()
+                assert echoed["path"] == "/a?x=1"
+                assert echoed["headers"]["X-Forwarded-For"] == "10.9.9.9, 127.0.0.1"
+                assert echoed["headers"]["X-Forwarded-Prefix"] == "/mix"
+            async with s.post(server.url + "/mix/upload", data=b"z" * 1000) as r:
+                assert (await r.json())["received"] == 1000
+        async with s.delete(server.url + "/mix/thing") as r:
+            assert (await r.json())["method"] == "DELETE"
+        async with s.head(server.url + "/mix/thing") as r:
+            assert r.status == 200
+
+
+def test_pipelined_requests_and_connection_close(server: AppyardServer, backend: str) -> None:
+    import socket
+
+    _create_proxy(server, backend, "/pipe")
+    with socket.create_connection(("127.0.0.1", server.http_port)) as sock:
+        sock.sendall(b"GET /pipe/one HTTP/1.1\r\nHost: x\r\n\r\n"
+                     b"GET /pipe/two HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        sock.settimeout(10)
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.count(b"HTTP/1.1 200") == 2
+    assert data.index(b'"/one"') < data.index(b'"/two"')  # in order, then closed

@@ -114,6 +114,13 @@ class ContainerTarget:
         assert self._upstream is not None
         return self._upstream
 
+    def acquire_nowait(self) -> Upstream | None:
+        upstream = self._upstream
+        if upstream is None or self.state is not State.RUNNING:
+            return None
+        self._active += 1
+        return upstream
+
     def release(self) -> None:
         self._active -= 1
         self._last_done = self._loop.time()

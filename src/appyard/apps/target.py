@@ -48,6 +48,9 @@ class Target(Protocol):
 
     async def acquire(self) -> Upstream: ...
 
+    def acquire_nowait(self) -> Upstream | None:
+        """The upstream if it can be used right now (counted as acquired), else None."""
+
     def release(self) -> None: ...
 
     async def upstream_failed(self, exc: BaseException) -> bool:
@@ -76,6 +79,9 @@ class StaticTarget:
         self._upstream = Upstream(str(parsed).rstrip("/"), parsed.raw_authority)
 
     async def acquire(self) -> Upstream:
+        return self._upstream
+
+    def acquire_nowait(self) -> Upstream | None:
         return self._upstream
 
     def release(self) -> None:

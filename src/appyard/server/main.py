@@ -9,6 +9,8 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -22,6 +24,7 @@ from appyard.runtime.engine import detect_engine
 from appyard.secrets.providers import build_providers
 from appyard.secrets.resolver import SecretResolver
 from appyard.server.admin import AdminAPI
+from appyard.server.fastpath import FrontConnection, UpstreamPool, front_factory
 from appyard.server.proxy import Proxy
 from appyard.server.tls import server_context
 from appyard.specs import SpecRegistry
@@ -45,6 +48,9 @@ class Server:
         self.home = home
         self.stop_event = asyncio.Event()
         self._runners: list[web.BaseRunner] = []
+        self._listeners: list[asyncio.base_events.Server] = []
+        self.pool = UpstreamPool()
+        self.front_conns: set[FrontConnection] = set()
         self.ports: dict[str, int] = {}
 
     async def run(self) -> None:
@@ -71,7 +77,7 @@ class Server:
         try:
             await manager.load()
             await proxy.start()
-            await self._start_fronts(proxy)
+            await self._start_fronts(proxy, lambda: manager.router)
             await self._start_admin(AdminAPI(manager, home, cfg, self.stop_event))
             home.pid_file.write_text(str(os.getpid()))
             log.info("appyard ready: %s; engine %s; %d targets",
@@ -82,8 +88,12 @@ class Server:
             await self.stop_event.wait()
             log.info("shutting down")
         finally:
+            for listener in self._listeners:
+                listener.close()
+            await self._drain_fronts()
             for runner in reversed(self._runners):
                 await runner.cleanup()
+            self.pool.close()
             await manager.shutdown()
             await proxy.close()
             await health_http.close()
@@ -93,13 +103,15 @@ class Server:
             with contextlib.suppress(FileNotFoundError):
                 home.pid_file.unlink()
 
-    async def _start_fronts(self, proxy: Proxy) -> None:
+    async def _start_fronts(self, proxy: Proxy, get_router: Callable[[], Any]) -> None:
+        """HTTP and HTTPS listeners: the fast path first, aiohttp behind it."""
         cfg = self.config
         server = web.Server(proxy.handle, access_log=log if cfg.log.access_log else None,
                             handler_cancellation=True)
         runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=5)
         await runner.setup()
         self._runners.append(runner)
+        loop = asyncio.get_running_loop()
         fronts = [("http", cfg.http.host, cfg.http.port, None)]
         if cfg.https.port >= 0:
             fronts.append(("https", cfg.https.host, cfg.https.port,
@@ -107,15 +119,24 @@ class Server:
         for name, host, port, ssl_ctx in fronts:
             if port < 0:
                 continue
-            site = web.TCPSite(runner, host, port, ssl_context=ssl_ctx, backlog=1024,
-                               reuse_address=True)
+            factory = front_factory(get_router, self.pool, server, name, self.front_conns)
             try:
-                await site.start()
+                listener = await loop.create_server(factory, host, port, ssl=ssl_ctx,
+                                                    backlog=1024, reuse_address=True)
             except OSError as exc:
                 raise UserError(f"cannot listen on {host}:{port} ({name}): {exc.strerror}") \
                     from None
-            sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
-            self.ports[name] = sockets[0].getsockname()[1] if sockets else port
+            self._listeners.append(listener)
+            self.ports[name] = listener.sockets[0].getsockname()[1]
+
+    async def _drain_fronts(self, timeout: float = 5.0) -> None:
+        """Let fast-path exchanges in flight finish, then close every front connection."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while any(c.busy for c in self.front_conns) and \
+                asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        for conn in list(self.front_conns):
+            conn.close()
 
     async def _start_admin(self, api: AdminAPI) -> None:
         runner = web.AppRunner(api.app(), handle_signals=False, access_log=None)
