@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
@@ -150,7 +151,16 @@ class Server:
         os.chmod(self.home.socket_path, 0o600)
 
 
+def _raise_open_file_limit() -> None:
+    """A proxy holds two sockets per open stream: use the whole hard limit for files."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def run_server(config: ServerConfig, home: Home) -> None:
+    _raise_open_file_limit()
     logging.basicConfig(level=config.log.level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
