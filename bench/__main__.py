@@ -51,17 +51,22 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     for section, figure, target, check in TARGETS:
         if section in results:
             value = results[section].get(figure)
-            rows.append((f"{section}.{figure}", str(value), target,
-                         "yes" if check(value) else "NO"))
+            rows.append(
+                (f"{section}.{figure}", str(value), target, "yes" if check(value) else "NO")
+            )
     for section, figures in results.items():
         for name, value in figures.items():
             if not any(s == section and f == name for s, f, _, _ in TARGETS):
-                shown = value if not isinstance(value, dict) else ", ".join(
-                    f"{k}={v}" for k, v in value.items())
+                shown = (
+                    value
+                    if not isinstance(value, dict)
+                    else ", ".join(f"{k}={v}" for k, v in value.items())
+                )
                 rows.append((f"{section}.{name}", str(shown), "", ""))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
-             for r in rows]
+    lines = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows
+    ]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return "\n".join(lines)
 
@@ -83,12 +88,14 @@ async def main() -> None:
         finally:
             shutil.rmtree(home, ignore_errors=True)
         print(f"   {results[name]} ({time.monotonic() - started:.0f}s)", flush=True)
-    meta = {"date": datetime.date.today().isoformat(), "machine":
-            f"{platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores, "
-            f"{platform.platform()}", "total_secs": round(time.monotonic() - began)}
+    meta = {
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{platform.machine()}, {len(__import__('os').sched_getaffinity(0))} cores, "
+        f"{platform.platform()}",
+        "total_secs": round(time.monotonic() - began),
+    }
     dump({"meta": meta, "results": results}, Path(args.out))
-    print(f"\nappyard benchmarks, {meta['date']}, {meta['machine']}, "
-          f"{meta['total_secs']} s\n")
+    print(f"\nappyard benchmarks, {meta['date']}, {meta['machine']}, {meta['total_secs']} s\n")
     print(table(results))
 
 

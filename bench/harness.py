@@ -28,8 +28,12 @@ class WrkResult:
     errors: int
 
     def as_dict(self) -> dict[str, float]:
-        return {"rps": round(self.rps), "p50_ms": round(self.p50_ms, 3),
-                "p99_ms": round(self.p99_ms, 3), "errors": self.errors}
+        return {
+            "rps": round(self.rps),
+            "p50_ms": round(self.p50_ms, 3),
+            "p99_ms": round(self.p99_ms, 3),
+            "errors": self.errors,
+        }
 
 
 def _ms(text: str) -> float:
@@ -39,8 +43,7 @@ def _ms(text: str) -> float:
 
 def wrk(url: str, connections: int, seconds: int = 8, host: str | None = None) -> WrkResult:
     threads = 1 if connections == 1 else 2
-    cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
-           "--latency", url]
+    cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency", url]
     if host:
         cmd[1:1] = ["-H", f"Host: {host}"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
@@ -80,9 +83,10 @@ http {{
   }}
 }}
 """)
-        self.proc = subprocess.Popen(["nginx", "-p", str(self.dir), "-c",
-                                      str(self.dir / "nginx.conf"), "-g", "daemon off;"],
-                                     stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            ["nginx", "-p", str(self.dir), "-c", str(self.dir / "nginx.conf"), "-g", "daemon off;"],
+            stderr=subprocess.DEVNULL,
+        )
         wait_port(self.port)
 
     def stop(self) -> None:
@@ -108,17 +112,23 @@ def percentile(values: list[float], p: float) -> float:
 def container_names(home: Path, running_only: bool = False) -> list[str]:
     from appyard.home import Home
 
-    args = [ENGINE, "ps", "--filter",
-            f"label=dev.appyard.instance={Home(home.resolve()).instance_id}",
-            "--format", "{{.Names}}"]
+    args = [
+        ENGINE,
+        "ps",
+        "--filter",
+        f"label=dev.appyard.instance={Home(home.resolve()).instance_id}",
+        "--format",
+        "{{.Names}}",
+    ]
     if not running_only:
         args.insert(2, "-a")
     return subprocess.run(args, capture_output=True, text=True).stdout.split()
 
 
 def host_port(container: str, port: int) -> int:
-    out = subprocess.run([ENGINE, "port", container, f"{port}/tcp"], capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [ENGINE, "port", container, f"{port}/tcp"], capture_output=True, text=True, check=True
+    ).stdout
     return int(out.strip().splitlines()[0].rsplit(":", 1)[1])
 
 
@@ -147,8 +157,18 @@ def start_server(home: Path, extra_config: str = "") -> AppyardServer:
 
 
 def create_go_app(server: AppyardServer, path: str, *extra: str) -> None:
-    server.cli("app", "create", "--spec", "go", "--approve", "--param", "port=8080",
-               *extra, str(BENCH / "apps/gohello"), path)
+    server.cli(
+        "app",
+        "create",
+        "--spec",
+        "go",
+        "--approve",
+        "--param",
+        "port=8080",
+        *extra,
+        str(BENCH / "apps/gohello"),
+        path,
+    )
 
 
 def dump(results: dict, path: Path) -> None:

@@ -38,8 +38,22 @@ async def cold_start(home: Path, runs: int = 5) -> dict:
         server.stop()
     bare_times = []
     name = f"appyard-bench-bare-{int(time.time())}"
-    subprocess.run([ENGINE, "create", "--name", name, "--init", "-e", "PORT=8080", "-p",
-                    "127.0.0.1::8080", image], check=True, capture_output=True)
+    subprocess.run(
+        [
+            ENGINE,
+            "create",
+            "--name",
+            name,
+            "--init",
+            "-e",
+            "PORT=8080",
+            "-p",
+            "127.0.0.1::8080",
+            image,
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
         for _ in range(runs):
             started = time.perf_counter()
@@ -51,8 +65,12 @@ async def cold_start(home: Path, runs: int = 5) -> dict:
     finally:
         subprocess.run([ENGINE, "rm", "-f", name], capture_output=True)
     bare, ours = median(bare_times) * 1000, median(appyard_times) * 1000
-    return {"bare_start_ms": round(bare, 1), "appyard_first_byte_ms": round(ours, 1),
-            "added_ms": round(ours - bare, 1), "runs": runs}
+    return {
+        "bare_start_ms": round(bare, 1),
+        "appyard_first_byte_ms": round(ours, 1),
+        "added_ms": round(ours - bare, 1),
+        "runs": runs,
+    }
 
 
 async def _poll_http(url: str, timeout: float = 30) -> None:
@@ -75,16 +93,20 @@ async def burst(home: Path, count: int = 500) -> dict:
         create_go_app(server, "/burst")
         server.cli("app", "reload", "/burst")  # image built; now stop it again
         server.stop()
-        subprocess.run([ENGINE, "stop", "-t", "0", *container_names(server.home)],
-                       capture_output=True)
+        subprocess.run(
+            [ENGINE, "stop", "-t", "0", *container_names(server.home)], capture_output=True
+        )
         server.start()
         log_before = server.log().count("starting container") + server.log().count(
-            "creating container")
+            "creating container"
+        )
         latencies: list[float] = []
         errors = 0
         connector = aiohttp.TCPConnector(limit=0)
-        async with aiohttp.ClientSession(connector=connector,
-                                         timeout=aiohttp.ClientTimeout(total=120)) as s:
+        async with aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=120)
+        ) as s:
+
             async def one() -> None:
                 nonlocal errors
                 started = time.perf_counter()
@@ -98,16 +120,23 @@ async def burst(home: Path, count: int = 500) -> dict:
                 latencies.append(time.perf_counter() - started)
 
             await asyncio.gather(*(one() for _ in range(count)))
-        started = (server.log().count("starting container")
-                   + server.log().count("creating container") - log_before)
+        started = (
+            server.log().count("starting container")
+            + server.log().count("creating container")
+            - log_before
+        )
         running = len(container_names(server.home, running_only=True))
     finally:
         server.stop()
-    return {"requests": count, "errors": errors, "containers_started": started,
-            "containers_running": running,
-            "p50_ms": round(percentile(latencies, 50) * 1000, 1),
-            "p99_ms": round(percentile(latencies, 99) * 1000, 1),
-            "max_ms": round(max(latencies) * 1000, 1)}
+    return {
+        "requests": count,
+        "errors": errors,
+        "containers_started": started,
+        "containers_running": running,
+        "p50_ms": round(percentile(latencies, 50) * 1000, 1),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 1),
+        "max_ms": round(max(latencies) * 1000, 1),
+    }
 
 
 async def idle_accuracy(home: Path, runs: int = 5, idle: float = 5.0) -> dict:
@@ -118,8 +147,10 @@ async def idle_accuracy(home: Path, runs: int = 5, idle: float = 5.0) -> dict:
         for path in paths:
             create_go_app(server, path, "--conf", f"container.idle_shutdown_secs={idle:g}")
         server.cli("app", "reload", "/idle*")
-        names = {p: next(n for n in container_names(server.home)
-                         if server.app(p)["id"] in n) for p in paths}
+        names = {
+            p: next(n for n in container_names(server.home) if server.app(p)["id"] in n)
+            for p in paths
+        }
         last_response: dict[str, float] = {}
         async with aiohttp.ClientSession() as s:
             for path in paths:
@@ -139,6 +170,10 @@ async def idle_accuracy(home: Path, runs: int = 5, idle: float = 5.0) -> dict:
     finally:
         server.stop()
     late = [stopped[p] - last_response[p] - idle for p in paths if p in stopped]
-    return {"idle_secs": idle, "runs": runs, "stopped": len(late),
-            "late_secs": [round(x, 2) for x in late],
-            "max_late_secs": round(max(late), 2) if late else None}
+    return {
+        "idle_secs": idle,
+        "runs": runs,
+        "stopped": len(late),
+        "late_secs": [round(x, 2) for x in late],
+        "max_late_secs": round(max(late), 2) if late else None,
+    }

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -34,9 +36,11 @@ async def warm_proxy(home: Path, seconds: int = 8) -> dict:
         port = host_port(name, 8080)
         nginx = Nginx(port)
         try:
-            targets = {"direct": f"http://127.0.0.1:{port}/",
-                       "appyard": f"{server.url}/warm/",
-                       "nginx": f"http://127.0.0.1:{nginx.port}/"}
+            targets = {
+                "direct": f"http://127.0.0.1:{port}/",
+                "appyard": f"{server.url}/warm/",
+                "nginx": f"http://127.0.0.1:{nginx.port}/",
+            }
             results = {}
             for conns in (1, 64):
                 for label, url in targets.items():
@@ -49,8 +53,12 @@ async def warm_proxy(home: Path, seconds: int = 8) -> dict:
         server.stop()
     ratio = results["appyard_c64"]["rps"] / results["nginx_c64"]["rps"]
     added = results["appyard_c1"]["p50_ms"] - results["direct_c1"]["p50_ms"]
-    return {**results, "appyard_vs_nginx_c64": round(ratio, 2),
-            "added_p50_ms_c1": round(added, 3), "server_rss_mb": round(rss, 1)}
+    return {
+        **results,
+        "appyard_vs_nginx_c64": round(ratio, 2),
+        "added_p50_ms_c1": round(added, 3),
+        "server_rss_mb": round(rss, 1),
+    }
 
 
 async def _create_proxy_apps(server, count: int, url: str) -> None:  # type: ignore[no-untyped-def]
@@ -59,23 +67,41 @@ async def _create_proxy_apps(server, count: int, url: str) -> None:  # type: ign
         sem = asyncio.Semaphore(16)
 
         async def create(i: int) -> None:
-            async with sem, s.post("http://appyard/v1/apps", json={
-                    "path": f"/team{i % 50}/app{i}", "source": "-", "spec": "proxy",
-                    "approve": True, "params": [f"url={url}"]}) as r:
+            async with (
+                sem,
+                s.post(
+                    "http://appyard/v1/apps",
+                    json={
+                        "path": f"/team{i % 50}/app{i}",
+                        "source": "-",
+                        "spec": "proxy",
+                        "approve": True,
+                        "params": [f"url={url}"],
+                    },
+                ) as r,
+            ):
                 if r.status != 201:
                     raise RuntimeError(await r.text())
 
         await asyncio.gather(*(create(i) for i in range(count)))
 
 
+@contextlib.contextmanager
+def aiohttp_backend() -> Iterator[str]:
+    """The test suite's aiohttp upstream (echo, SSE, WebSocket) as a subprocess."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "tests.support.backend", str(port)], cwd=REPO)
+    try:
+        wait_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 async def scale(home: Path, count: int = 1000, seconds: int = 6) -> dict:
     """1,000 proxy apps: RSS, restart time, routing latency compared with 1 app."""
-    backend_port = free_port()
-    backend = subprocess.Popen([sys.executable, "-m", "tests.support.backend",
-                                str(backend_port)], cwd=REPO)
-    wait_port(backend_port)
-    url = f"http://127.0.0.1:{backend_port}"
-    try:
+    with aiohttp_backend() as url:
         one = start_server(home / "one")
         try:
             await _create_proxy_apps(one, 1, url)
@@ -96,14 +122,16 @@ async def scale(home: Path, count: int = 1000, seconds: int = 6) -> dict:
             deep = wrk(f"{many.url}/team49/app999/x/y", 1, seconds).as_dict()
         finally:
             many.stop()
-    finally:
-        backend.terminate()
-        backend.wait(10)
-    return {"apps": count, "create_secs": round(create_secs, 2),
-            "server_start_secs": round(start_secs, 2), "rss_mb": round(rss, 1),
-            "p50_ms_1_app": single["p50_ms"], "p50_ms_1000_apps": routed["p50_ms"],
-            "p50_ms_1000_apps_deep": deep["p50_ms"],
-            "latency_ratio": round(routed["p50_ms"] / single["p50_ms"], 3)}
+    return {
+        "apps": count,
+        "create_secs": round(create_secs, 2),
+        "server_start_secs": round(start_secs, 2),
+        "rss_mb": round(rss, 1),
+        "p50_ms_1_app": single["p50_ms"],
+        "p50_ms_1000_apps": routed["p50_ms"],
+        "p50_ms_1000_apps_deep": deep["p50_ms"],
+        "latency_ratio": round(routed["p50_ms"] / single["p50_ms"], 3),
+    }
 
 
 async def _sse_latencies(url: str, events: int) -> list[float]:
@@ -120,11 +148,11 @@ async def _sse_latencies(url: str, events: int) -> list[float]:
 
 async def streaming(home: Path, sockets: int = 1000, hold: float = 30.0) -> dict:
     """SSE event latency through appyard vs direct; `sockets` idle WebSockets held."""
-    backend_port = free_port()
-    backend = subprocess.Popen([sys.executable, "-m", "tests.support.backend",
-                                str(backend_port)], cwd=REPO)
-    wait_port(backend_port)
-    url = f"http://127.0.0.1:{backend_port}"
+    with aiohttp_backend() as url:
+        return await _streaming(home, url, sockets, hold)
+
+
+async def _streaming(home: Path, url: str, sockets: int, hold: float) -> dict:
     server = start_server(home)
     try:
         await _create_proxy_apps(server, 1, url)
@@ -136,8 +164,9 @@ async def streaming(home: Path, sockets: int = 1000, hold: float = 30.0) -> dict
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as s:
             ws_url = path.replace("http", "ws") + "/ws"
-            conns = await asyncio.gather(*(s.ws_connect(ws_url) for _ in range(sockets)),
-                                         return_exceptions=True)
+            conns = await asyncio.gather(
+                *(s.ws_connect(ws_url) for _ in range(sockets)), return_exceptions=True
+            )
             opened = [c for c in conns if not isinstance(c, BaseException)]
             await asyncio.sleep(hold)
             rss_held = rss_mb(server.proc.pid)
@@ -152,11 +181,15 @@ async def streaming(home: Path, sockets: int = 1000, hold: float = 30.0) -> dict
             await asyncio.gather(*(ws.close() for ws in opened), return_exceptions=True)
     finally:
         server.stop()
-        backend.terminate()
-        backend.wait(10)
-    return {"sse_direct_p50_ms": round(median(direct), 3),
-            "sse_appyard_p50_ms": round(median(proxied), 3),
-            "sse_added_ms": round(median(proxied) - median(direct), 3),
-            "websockets": sockets, "opened": len(opened), "alive_after_hold": alive,
-            "dropped": sockets - alive, "hold_secs": hold,
-            "rss_mb_before": round(rss_before, 1), "rss_mb_held": round(rss_held, 1)}
+    return {
+        "sse_direct_p50_ms": round(median(direct), 3),
+        "sse_appyard_p50_ms": round(median(proxied), 3),
+        "sse_added_ms": round(median(proxied) - median(direct), 3),
+        "websockets": sockets,
+        "opened": len(opened),
+        "alive_after_hold": alive,
+        "dropped": sockets - alive,
+        "hold_secs": hold,
+        "rss_mb_before": round(rss_before, 1),
+        "rss_mb_held": round(rss_held, 1),
+    }

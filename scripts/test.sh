@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh --test
 .venv/bin/ruff check .
-.venv/bin/ruff format --check . || echo "(ruff format: differences above are advisory)"
+.venv/bin/ruff format --check .
 exec .venv/bin/pytest -q -ra "$@"

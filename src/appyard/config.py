@@ -40,14 +40,29 @@ class ContainerConfig(_Section):
     health_failures: int = Field(3, ge=1, description="failed checks before a restart")
     stop_grace_secs: int = Field(2, ge=0, description="SIGTERM to SIGKILL grace on stop")
     keep_images: int = Field(3, ge=1, description="old images kept per app for rollback")
-    drain_timeout_secs: float = Field(30.0, ge=0, description="wait for in-flight requests "
-                                      "and streams on a replaced container")
+    drain_timeout_secs: float = Field(
+        30.0, ge=0, description="wait for in-flight requests and streams on a replaced container"
+    )
     denied_options: list[str] = Field(
-        default_factory=lambda: ["privileged", "volume", "v", "mount", "device", "cap-add",
-                                 "security-opt", "pid", "ipc", "userns", "network", "net"],
-        description="container options apps may not use")
-    allowed_options: list[str] | None = Field(None, description="if set, the only options "
-                                              "apps may use")
+        default_factory=lambda: [
+            "privileged",
+            "volume",
+            "v",
+            "mount",
+            "device",
+            "cap-add",
+            "security-opt",
+            "pid",
+            "ipc",
+            "userns",
+            "network",
+            "net",
+        ],
+        description="container options apps may not use",
+    )
+    allowed_options: list[str] | None = Field(
+        None, description="if set, the only options apps may use"
+    )
 
 
 class ContainerAppConfig(_Section):
@@ -157,8 +172,9 @@ def parse_conf_overrides(items: list[str] | dict[str, Any]) -> dict[str, Any]:
     for key, value in pairs:
         parts = key.split(".")
         if len(parts) != 2 or not all(parts):
-            raise UserError(f"conf key {key!r} must look like section.name, e.g. "
-                            "container.idle_shutdown_secs")
+            raise UserError(
+                f"conf key {key!r} must look like section.name, e.g. container.idle_shutdown_secs"
+            )
         nested.setdefault(parts[0], {})[parts[1]] = value
     try:
         typed = AppConfig.model_validate(nested)

@@ -68,6 +68,11 @@ class Home:
         return hashlib.sha256(str(self.root).encode()).hexdigest()[:10]
 
     def ensure(self) -> None:
-        for d in (self.config_dir, self.run_dir, self.db_path.parent, self.sources_dir,
-                  self.logs_dir):
+        for d in (
+            self.config_dir,
+            self.run_dir,
+            self.db_path.parent,
+            self.sources_dir,
+            self.logs_dir,
+        ):
             d.mkdir(parents=True, exist_ok=True)

@@ -19,8 +19,7 @@ from tests.support.server import AppyardServer, free_port
 
 
 def _create_proxy(server: AppyardServer, url: str, path: str) -> None:
-    server.cli("app", "create", "--spec", "proxy", "--approve", "--param", f"url={url}",
-               "-", path)
+    server.cli("app", "create", "--spec", "proxy", "--approve", "--param", f"url={url}", "-", path)
 
 
 async def _get(url: str, host: str | None = None, **kw) -> tuple[int, str]:
@@ -56,8 +55,7 @@ async def test_domain_and_path_routing(server: AppyardServer, backend: str) -> N
     assert status == 404 and "no app" in body
 
 
-async def test_large_bodies_stream_without_buffering(server: AppyardServer,
-                                                    backend: str) -> None:
+async def test_large_bodies_stream_without_buffering(server: AppyardServer, backend: str) -> None:
     _create_proxy(server, backend, "/big")
     rss_before = _rss_kb(server.proc.pid)
     received = 0
@@ -103,8 +101,9 @@ async def test_sse_events_arrive_one_by_one(server: AppyardServer, backend: str)
 async def test_websocket_echo(server: AppyardServer, backend: str) -> None:
     _create_proxy(server, backend, "/ws")
     async with aiohttp.ClientSession() as s:
-        async with s.ws_connect(server.url.replace("http", "ws") + "/ws/ws",
-                                protocols=("chat",)) as ws:
+        async with s.ws_connect(
+            server.url.replace("http", "ws") + "/ws/ws", protocols=("chat",)
+        ) as ws:
             assert ws.protocol == "chat"
             for i in range(3):
                 await ws.send_str(f"hi {i}")
@@ -127,8 +126,10 @@ async def test_upstream_down_gives_502(server: AppyardServer) -> None:
 async def test_https_self_signed(server: AppyardServer, backend: str) -> None:
     _create_proxy(server, backend, "/secure")
     ctx = ssl.create_default_context(cafile=str(server.home / "config/certificates/default.crt"))
-    async with aiohttp.ClientSession() as s, s.get(server.https_url + "/secure/x", ssl=ctx,
-                     server_hostname="localhost") as r:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.get(server.https_url + "/secure/x", ssl=ctx, server_hostname="localhost") as r,
+    ):
         assert r.status == 200
         data = await r.json()
     assert data["headers"]["X-Forwarded-Proto"] == "https"
@@ -159,26 +160,47 @@ def _store_is_empty(server: AppyardServer) -> None:
     assert not any((server.home / "sources").iterdir())
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--spec", "proxy", "-", "/p"], "param url is a required param"),
-    (["--spec", "nope", "-", "/p"], "unknown spec 'nope'; known specs: container, "),
-    (["--spec", "proxy", "--param", "url=http://x", "-", "/a/../b"], "must not contain . or .."),
-    (["--spec", "proxy", "--param", "url=http://x", "-", "/a//b"], "must not contain //"),
-    (["--spec", "proxy", "--param", "url=http://x", "-", "nope"], "must start with /"),
-    (["--spec", "proxy", "--param", "url=http://x", "-", "/x_cl_stage"], "reserved suffix"),
-    (["--spec", "proxy", "--param", "url=http://x", "-", "/a\x01b"], "control characters"),
-    (["--spec", "proxy", "--param", "url=http://x", "-", "bad_domain!:/"],
-     "is not a valid domain name"),
-    (["--spec", "proxy", "--param", "url=http://x", "--conf", "container.nope=1", "-", "/p"],
-     "invalid conf: unknown key container.nope"),
-    (["--spec", "proxy", "--param", "url=http://x", "--conf",
-      "container.idle_shutdown_secs=abc", "-", "/p"], "invalid conf: container.idle_shutdown"),
-    (["--spec", "proxy", "--param", "url=http://x", "/does/not/exist", "/p"],
-     "does not exist"),
-    (["--spec", "proxy", "--param", "noequals", "-", "/p"], "must be KEY=VALUE"),
-])
-def test_bad_input_is_refused_and_changes_nothing(server: AppyardServer, args: list[str],
-                                                 message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--spec", "proxy", "-", "/p"], "param url is a required param"),
+        (["--spec", "nope", "-", "/p"], "unknown spec 'nope'; known specs: container, "),
+        (
+            ["--spec", "proxy", "--param", "url=http://x", "-", "/a/../b"],
+            "must not contain . or ..",
+        ),
+        (["--spec", "proxy", "--param", "url=http://x", "-", "/a//b"], "must not contain //"),
+        (["--spec", "proxy", "--param", "url=http://x", "-", "nope"], "must start with /"),
+        (["--spec", "proxy", "--param", "url=http://x", "-", "/x_cl_stage"], "reserved suffix"),
+        (["--spec", "proxy", "--param", "url=http://x", "-", "/a\x01b"], "control characters"),
+        (
+            ["--spec", "proxy", "--param", "url=http://x", "-", "bad_domain!:/"],
+            "is not a valid domain name",
+        ),
+        (
+            ["--spec", "proxy", "--param", "url=http://x", "--conf", "container.nope=1", "-", "/p"],
+            "invalid conf: unknown key container.nope",
+        ),
+        (
+            [
+                "--spec",
+                "proxy",
+                "--param",
+                "url=http://x",
+                "--conf",
+                "container.idle_shutdown_secs=abc",
+                "-",
+                "/p",
+            ],
+            "invalid conf: container.idle_shutdown",
+        ),
+        (["--spec", "proxy", "--param", "url=http://x", "/does/not/exist", "/p"], "does not exist"),
+        (["--spec", "proxy", "--param", "noequals", "-", "/p"], "must be KEY=VALUE"),
+    ],
+)
+def test_bad_input_is_refused_and_changes_nothing(
+    server: AppyardServer, args: list[str], message: str
+) -> None:
     proc = server.cli("app", "create", *args, check=False)
     assert proc.returncode != 0
     err = proc.stderr.strip()
@@ -189,8 +211,9 @@ def test_bad_input_is_refused_and_changes_nothing(server: AppyardServer, args: l
 
 def test_duplicate_path_is_refused(server: AppyardServer, backend: str) -> None:
     _create_proxy(server, backend, "/dup")
-    proc = server.cli("app", "create", "--spec", "proxy", "--param", f"url={backend}", "-",
-                      "/dup/", check=False)
+    proc = server.cli(
+        "app", "create", "--spec", "proxy", "--param", f"url={backend}", "-", "/dup/", check=False
+    )
     assert proc.returncode == 1 and "app /dup already exists" in proc.stderr
     assert len(server.cli_json("app", "list")) == 1
 
@@ -225,7 +248,7 @@ def test_spec_list_and_config_show(server: AppyardServer) -> None:
 def test_bad_config_stops_the_server(tmp_path) -> None:
     srv = AppyardServer(tmp_path / "h", extra_config="[http]\nbogus = 1\n")
     srv.write_config()
-    (srv.home / "appyard.toml").write_text("[http]\nport = \"abc\"\nbogus = 1\n")
+    (srv.home / "appyard.toml").write_text('[http]\nport = "abc"\nbogus = 1\n')
     proc = srv.cli("server", "start", check=False, timeout=30)
     assert proc.returncode == 1
     assert "http.port: Input should be a valid integer" in proc.stderr
@@ -246,13 +269,28 @@ def test_server_stop_command(server: AppyardServer) -> None:
     assert not (server.home / "run/appyard.sock").exists()
 
 
-async def test_concurrent_creates_keep_store_consistent(server: AppyardServer,
-                                                       backend: str) -> None:
+async def test_concurrent_creates_keep_store_consistent(
+    server: AppyardServer, backend: str
+) -> None:
     async def create(i: int) -> int:
         proc = await asyncio.create_subprocess_exec(
-            *[sys.executable, "-m", "appyard", "app", "create", "--spec", "proxy", "--param",
-              f"url={backend}", "-", f"/c{i % 10}"], env=server.env,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            *[
+                sys.executable,
+                "-m",
+                "appyard",
+                "app",
+                "create",
+                "--spec",
+                "proxy",
+                "--param",
+                f"url={backend}",
+                "-",
+                f"/c{i % 10}",
+            ],
+            env=server.env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
         return await proc.wait()
 
     codes = await asyncio.gather(*(create(i) for i in range(20)))
@@ -260,16 +298,16 @@ async def test_concurrent_creates_keep_store_consistent(server: AppyardServer,
     assert len(server.cli_json("app", "list")) == 10
 
 
-async def test_fast_and_full_paths_share_a_connection(server: AppyardServer,
-                                                     backend: str) -> None:
+async def test_fast_and_full_paths_share_a_connection(server: AppyardServer, backend: str) -> None:
     """Bodyless requests take the raw fast path, a POST on the same keep-alive connection is
     handed to the full proxy; both see the same rewriting."""
     _create_proxy(server, backend, "/mix")
     connector = aiohttp.TCPConnector(limit=1)  # one connection for everything
     async with aiohttp.ClientSession(connector=connector) as s:
         for _ in range(3):
-            async with s.get(server.url + "/mix/a?x=1",
-                             headers={"X-Forwarded-For": "10.9.9.9"}) as r:
+            async with s.get(
+                server.url + "/mix/a?x=1", headers={"X-Forwarded-For": "10.9.9.9"}
+            ) as r:
                 echoed = await r.json()
                 assert echoed["path"] == "/a?x=1"
                 assert echoed["headers"]["X-Forwarded-For"] == "10.9.9.9, 127.0.0.1"
@@ -287,8 +325,10 @@ def test_pipelined_requests_and_connection_close(server: AppyardServer, backend:
 
     _create_proxy(server, backend, "/pipe")
     with socket.create_connection(("127.0.0.1", server.http_port)) as sock:
-        sock.sendall(b"GET /pipe/one HTTP/1.1\r\nHost: x\r\n\r\n"
-                     b"GET /pipe/two HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        sock.sendall(
+            b"GET /pipe/one HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /pipe/two HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
         data = b""
         sock.settimeout(10)
         while chunk := sock.recv(65536):

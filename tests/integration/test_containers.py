@@ -20,14 +20,27 @@ async def get(url: str, **kw) -> tuple[int, str]:
 
 
 def create_image_app(server: AppyardServer, path: str, *extra: str) -> None:
-    server.cli("app", "create", "--spec", "image", "--approve", "--param",
-               f"image={TEST_IMAGE}", "--param", "port=8000", *extra, "-", path)
+    server.cli(
+        "app",
+        "create",
+        "--spec",
+        "image",
+        "--approve",
+        "--param",
+        f"image={TEST_IMAGE}",
+        "--param",
+        "port=8000",
+        *extra,
+        "-",
+        path,
+    )
 
 
 async def test_image_spec_end_to_end(server_factory, engine: str) -> None:
     server = server_factory(engine)
-    proc = server.cli("app", "create", "--spec", "image", "--param", "port=80", "-", "/x",
-                      check=False)
+    proc = server.cli(
+        "app", "create", "--spec", "image", "--param", "port=80", "-", "/x", check=False
+    )
     assert proc.returncode == 1 and "param image is a required param" in proc.stderr
     create_image_app(server, "/img", "--param", "GREETING=img")
     assert containers(engine, server.home) == []  # nothing runs before the first request
@@ -36,8 +49,9 @@ async def test_image_spec_end_to_end(server_factory, engine: str) -> None:
     env = json.loads((await get(server.url + "/img/env"))[1])
     assert env["CL_APP_PATH"] == "/img" and env["PORT"] == "8000" and env["GREETING"] == "img"
     [c] = containers(engine, server.home)
-    labels = json.loads(sh(engine, "container", "inspect", "--format",
-                           "{{json .Config.Labels}}", c["name"]))
+    labels = json.loads(
+        sh(engine, "container", "inspect", "--format", "{{json .Config.Labels}}", c["name"])
+    )
     assert labels["dev.appyard.app_id"] == server.app("/img")["id"]
     assert labels["dev.appyard.spec"] == "image" and labels["dev.appyard.version"] == "1"
     listed = server.app("/img")
@@ -45,11 +59,21 @@ async def test_image_spec_end_to_end(server_factory, engine: str) -> None:
     assert listed["last_start_secs"] < 30
 
 
-async def test_container_spec_from_local_dir(server_factory, engine: str,
-                                             httpapp_dir: Path, tmp_path: Path) -> None:
+async def test_container_spec_from_local_dir(
+    server_factory, engine: str, httpapp_dir: Path, tmp_path: Path
+) -> None:
     server = server_factory(engine)
-    server.cli("app", "create", "--spec", "container", "--approve", "--param",
-               "GREETING=built", str(httpapp_dir), "/built")
+    server.cli(
+        "app",
+        "create",
+        "--spec",
+        "container",
+        "--approve",
+        "--param",
+        "GREETING=built",
+        str(httpapp_dir),
+        "/built",
+    )
     # the snapshot is immutable: later edits to the folder change nothing
     (httpapp_dir / "server.py").write_text("raise SystemExit('edited')\n")
     status, body = await get(server.url + "/built/")
@@ -58,22 +82,20 @@ async def test_container_spec_from_local_dir(server_factory, engine: str,
     # a Dockerfile is taken when there is no Containerfile; no EXPOSE and no port: refused
     empty = tmp_path / "noport"
     empty.mkdir()
-    (empty / "Dockerfile").write_text("FROM python:3.11-slim\nCMD [\"sleep\", \"1\"]\n")
-    proc = server.cli("app", "create", "--spec", "container", str(empty), "/noport",
-                      check=False)
+    (empty / "Dockerfile").write_text('FROM python:3.11-slim\nCMD ["sleep", "1"]\n')
+    proc = server.cli("app", "create", "--spec", "container", str(empty), "/noport", check=False)
     assert proc.returncode == 1 and "pass --param port=N or add EXPOSE" in proc.stderr
     (empty / "Dockerfile").unlink()
-    proc = server.cli("app", "create", "--spec", "container", str(empty), "/nofile",
-                      check=False)
+    proc = server.cli("app", "create", "--spec", "container", str(empty), "/nofile", check=False)
     assert proc.returncode == 1 and "no Containerfile or Dockerfile" in proc.stderr
 
 
-async def test_concurrent_first_requests_start_one_container(server_factory,
-                                                             engine: str) -> None:
+async def test_concurrent_first_requests_start_one_container(server_factory, engine: str) -> None:
     server = server_factory(engine)
     create_image_app(server, "/burst")
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as s:
+
         async def one() -> tuple[int, str]:
             async with s.get(server.url + "/burst/") as r:
                 return r.status, await r.text()
@@ -126,8 +148,7 @@ async def test_open_websocket_keeps_app_alive(server_factory, engine: str) -> No
     assert 1.8 < stopped_at - closed_at < 4.5  # the idle clock started when the stream closed
 
 
-async def test_killed_container_is_restarted_by_next_request(server_factory,
-                                                             engine: str) -> None:
+async def test_killed_container_is_restarted_by_next_request(server_factory, engine: str) -> None:
     server = server_factory(engine)
     create_image_app(server, "/crash")
     assert (await get(server.url + "/crash/"))[0] == 200
@@ -159,8 +180,16 @@ async def test_sigkill_server_then_restart_adopts(server_factory, engine: str) -
     db.close()
     from appyard.home import Home
 
-    sh(engine, "run", "-d", "--name", f"appyard-stray-{engine}-{int(time.time())}", "--label",
-       f"dev.appyard.instance={Home(server.home.resolve()).instance_id}", TEST_IMAGE)
+    sh(
+        engine,
+        "run",
+        "-d",
+        "--name",
+        f"appyard-stray-{engine}-{int(time.time())}",
+        "--label",
+        f"dev.appyard.instance={Home(server.home.resolve()).instance_id}",
+        TEST_IMAGE,
+    )
     server.start()
     after = containers(engine, server.home)
     keep = [n for n in before if "-prod-" in n and n in {c["name"] for c in after}]
@@ -171,13 +200,15 @@ async def test_sigkill_server_then_restart_adopts(server_factory, engine: str) -
     assert server.app("/keep")["state"] == "running"
 
 
-async def test_build_failure_reaches_the_client(server_factory, engine: str,
-                                                tmp_path: Path) -> None:
+async def test_build_failure_reaches_the_client(
+    server_factory, engine: str, tmp_path: Path
+) -> None:
     server = server_factory(engine)
     src = tmp_path / "broken"
     src.mkdir()
     (src / "Containerfile").write_text(
-        "FROM python:3.11-slim\nRUN echo about-to-fail && exit 7\nEXPOSE 8000\n")
+        "FROM python:3.11-slim\nRUN echo about-to-fail && exit 7\nEXPOSE 8000\n"
+    )
     server.cli("app", "create", "--spec", "container", "--approve", str(src), "/broken")
     for _ in range(2):  # the next request tries again, and fails the same way
         status, body = await get(server.url + "/broken/")
@@ -189,21 +220,22 @@ async def test_build_failure_reaches_the_client(server_factory, engine: str,
     assert "about-to-fail" in logs
 
 
-async def test_unhealthy_start_reports_reason(server_factory, engine: str,
-                                              tmp_path: Path) -> None:
+async def test_unhealthy_start_reports_reason(server_factory, engine: str, tmp_path: Path) -> None:
     server = server_factory(engine)
     src = tmp_path / "exits"
     src.mkdir()
     (src / "Containerfile").write_text(
         "FROM python:3.11-slim\nEXPOSE 8000\n"
-        "CMD [\"python3\", \"-c\", \"print('bad config: missing DB_URL'); raise SystemExit(3)\"]\n")
+        'CMD ["python3", "-c", "print(\'bad config: missing DB_URL\'); raise SystemExit(3)"]\n'
+    )
     server.cli("app", "create", "--spec", "container", "--approve", str(src), "/exits")
     status, body = await get(server.url + "/exits/")
     assert status == 500 and "exit" in body and "bad config: missing DB_URL" in body
 
 
-async def test_reload_streams_progress_and_delete_removes_all(server_factory, engine: str,
-                                                              httpapp_dir: Path) -> None:
+async def test_reload_streams_progress_and_delete_removes_all(
+    server_factory, engine: str, httpapp_dir: Path
+) -> None:
     server = server_factory(engine)
     server.cli("app", "create", "--spec", "container", "--approve", str(httpapp_dir), "/rel")
     proc = server.cli("app", "reload", "/rel")

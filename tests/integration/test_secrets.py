@@ -31,9 +31,11 @@ async def get(server: AppyardServer, path: str) -> tuple[int, str]:
 def assert_not_leaked(server: AppyardServer, *values: str) -> None:
     """No secret value in the store (db and WAL), the server log, or the listings."""
     stored = b"".join(p.read_bytes() for p in (server.home / "metadata").iterdir())
-    listings = (server.cli("param", "list", "/s", "--format", "json").stdout
-                + server.cli("app", "list", "--format", "json").stdout
-                + server.cli("version", "list", "/s", "--format", "json").stdout)
+    listings = (
+        server.cli("param", "list", "/s", "--format", "json").stdout
+        + server.cli("app", "list", "--format", "json").stdout
+        + server.cli("version", "list", "/s", "--format", "json").stdout
+    )
     for value in values:
         assert value.encode() not in stored
         assert value not in server.log()
@@ -50,17 +52,36 @@ def secrets_file(tmp_path: Path) -> Path:
 @pytest.fixture
 def secret_server(server_factory, secrets_file: Path) -> AppyardServer:
     tables = f'[secret.files]\ntype = "file"\npath = "{secrets_file}"\n'
-    return server_factory("podman", "start_timeout_secs = 20\n",
-                          env={"APPYARD_TEST_DB_PASS": ENV_SECRET}, tables=tables)
+    return server_factory(
+        "podman",
+        "start_timeout_secs = 20\n",
+        env={"APPYARD_TEST_DB_PASS": ENV_SECRET},
+        tables=tables,
+    )
 
 
 async def test_env_and_file_secrets_reach_only_the_container(
-        secret_server: AppyardServer, secrets_file: Path) -> None:
+    secret_server: AppyardServer, secrets_file: Path
+) -> None:
     server = secret_server
     db_url = 'postgres://u:{{secret "env" "APPYARD_TEST_DB_PASS"}}@db/x'
-    server.cli("app", "create", "--spec", "image", "--approve", "--param",
-               f"image={TEST_IMAGE}", "--param", "port=8000", "--param", f"DB_URL={db_url}",
-               "--param", 'API_KEY={{secret "files" "API_KEY"}}', "-", "/s")
+    server.cli(
+        "app",
+        "create",
+        "--spec",
+        "image",
+        "--approve",
+        "--param",
+        f"image={TEST_IMAGE}",
+        "--param",
+        "port=8000",
+        "--param",
+        f"DB_URL={db_url}",
+        "--param",
+        'API_KEY={{secret "files" "API_KEY"}}',
+        "-",
+        "/s",
+    )
     status, body = await get(server, "/s/env")
     assert status == 200
     env = json.loads(body)
@@ -79,8 +100,19 @@ async def test_env_and_file_secrets_reach_only_the_container(
 
 async def test_new_secret_reference_needs_approval(secret_server: AppyardServer) -> None:
     server = secret_server
-    server.cli("app", "create", "--spec", "image", "--approve", "--param",
-               f"image={TEST_IMAGE}", "--param", "port=8000", "-", "/s")
+    server.cli(
+        "app",
+        "create",
+        "--spec",
+        "image",
+        "--approve",
+        "--param",
+        f"image={TEST_IMAGE}",
+        "--param",
+        "port=8000",
+        "-",
+        "/s",
+    )
     server.cli("param", "update", "TOKEN", '{{secret "env" "APPYARD_TEST_DB_PASS"}}', "/s")
     proc = server.cli("app", "promote", "/s", check=False)
     assert proc.returncode == 1 and "needs approval for secret" in proc.stderr
@@ -92,18 +124,32 @@ async def test_new_secret_reference_needs_approval(secret_server: AppyardServer)
 
 
 async def test_missing_secret_fails_start_and_keeps_production(
-        secret_server: AppyardServer) -> None:
+    secret_server: AppyardServer,
+) -> None:
     server = secret_server
-    server.cli("app", "create", "--spec", "image", "--approve", "--param",
-               f"image={TEST_IMAGE}", "--param", "port=8000", "--param",
-               'A={{secret "env" "APPYARD_TEST_NOT_SET"}}', "-", "/m")
+    server.cli(
+        "app",
+        "create",
+        "--spec",
+        "image",
+        "--approve",
+        "--param",
+        f"image={TEST_IMAGE}",
+        "--param",
+        "port=8000",
+        "--param",
+        'A={{secret "env" "APPYARD_TEST_NOT_SET"}}',
+        "-",
+        "/m",
+    )
     status, body = await get(server, "/m/")
     assert status == 500
     assert "'APPYARD_TEST_NOT_SET' not found in provider 'env'" in body
     server.cli("param", "update", "A", "plain", "/m", "--promote")
     assert (await get(server, "/m/")) == (200, "hello world")
-    proc = server.cli("param", "update", "A", '{{secret "nowhere" "K"}}', "/m", "--promote",
-                      check=False)
+    proc = server.cli(
+        "param", "update", "A", '{{secret "nowhere" "K"}}', "/m", "--promote", check=False
+    )
     assert proc.returncode == 1  # not approved yet: refused, nothing changed
     assert "needs approval" in proc.stderr
     server.cli("param", "update", "A", '{{secret "nowhere" "K"}}', "/m")
@@ -124,9 +170,19 @@ async def test_secret_build_arg_stays_out_of_history(server_factory, tmp_path: P
         "RUN --mount=type=secret,id=BUILD_TOKEN sha256sum /run/secrets/BUILD_TOKEN "
         "| cut -c1-64 > /token.sha\n"
         "WORKDIR /app\nCOPY server.py /app/server.py\nEXPOSE 8000\n"
-        "CMD [\"python3\", \"/app/server.py\"]\n")
-    server.cli("app", "create", "--spec", "container", "--approve", "--carg",
-               'BUILD_TOKEN={{secret "env" "APPYARD_TEST_BUILD"}}', str(src), "/b")
+        'CMD ["python3", "/app/server.py"]\n'
+    )
+    server.cli(
+        "app",
+        "create",
+        "--spec",
+        "container",
+        "--approve",
+        "--carg",
+        'BUILD_TOKEN={{secret "env" "APPYARD_TEST_BUILD"}}',
+        str(src),
+        "/b",
+    )
     status, body = await get(server, "/b/file?p=/token.sha")
     assert status == 200
     assert body.strip() == hashlib.sha256(BUILD_SECRET.encode()).hexdigest()
@@ -142,8 +198,11 @@ async def test_secret_build_arg_stays_out_of_history(server_factory, tmp_path: P
 def vault() -> tuple[str, str]:
     port, token = free_port(), "test-root-token"
     data = {"myapp/db": {"value": VAULT_SECRET, "user": "admin"}}
-    proc = subprocess.Popen([sys.executable, "-m", "tests.support.vault", str(port), token],
-                            cwd=REPO, env={**os.environ, "VAULT_TEST_DATA": json.dumps(data)})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.vault", str(port), token],
+        cwd=REPO,
+        env={**os.environ, "VAULT_TEST_DATA": json.dumps(data)},
+    )
     url = f"http://127.0.0.1:{port}"
     wait_port(port)
     yield url, token
@@ -153,13 +212,28 @@ def vault() -> tuple[str, str]:
 
 async def test_vault_kv2_provider(server_factory, vault: tuple[str, str]) -> None:
     url, token = vault
-    tables = (f'[secret.vault_prod]\ntype = "vault"\naddress = "{url}"\n'
-              f'token = "{token}"\nmount = "secret"\n')
+    tables = (
+        f'[secret.vault_prod]\ntype = "vault"\naddress = "{url}"\n'
+        f'token = "{token}"\nmount = "secret"\n'
+    )
     server: AppyardServer = server_factory("podman", tables=tables)
-    server.cli("app", "create", "--spec", "image", "--approve", "--param",
-               f"image={TEST_IMAGE}", "--param", "port=8000", "--param",
-               'PASS={{secret "vault_prod" "myapp/db"}}', "--param",
-               'USER={{secret "vault_prod" "myapp/db#user"}}', "-", "/s")
+    server.cli(
+        "app",
+        "create",
+        "--spec",
+        "image",
+        "--approve",
+        "--param",
+        f"image={TEST_IMAGE}",
+        "--param",
+        "port=8000",
+        "--param",
+        'PASS={{secret "vault_prod" "myapp/db"}}',
+        "--param",
+        'USER={{secret "vault_prod" "myapp/db#user"}}',
+        "-",
+        "/s",
+    )
     env = json.loads((await get(server, "/s/env"))[1])
     assert env["PASS"] == VAULT_SECRET and env["USER"] == "admin"
     assert token not in server.cli("config", "show").stdout

@@ -25,8 +25,9 @@ async def get(url: str) -> tuple[int, str]:
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
-                          text=True).stdout.strip()
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 @pytest.fixture
@@ -59,10 +60,20 @@ async def test_git_sources_branch_commit_subdir(server_factory, bare_repo) -> No
     bare, commits = bare_repo
     url = f"file://{bare}#sub"
     server.cli("app", "create", "--spec", "container", "--approve", url, "/g-default")
-    server.cli("app", "create", "--spec", "container", "--approve", "--branch", "other", url,
-               "/g-branch")
-    server.cli("app", "create", "--spec", "container", "--approve", "--commit",
-               commits["first"], url, "/g-commit")
+    server.cli(
+        "app", "create", "--spec", "container", "--approve", "--branch", "other", url, "/g-branch"
+    )
+    server.cli(
+        "app",
+        "create",
+        "--spec",
+        "container",
+        "--approve",
+        "--commit",
+        commits["first"],
+        url,
+        "/g-commit",
+    )
     expected = {"/g-default": "second", "/g-branch": "other", "/g-commit": "first"}
     for path, which in expected.items():
         app = server.app(path)
@@ -74,8 +85,9 @@ async def test_git_sources_branch_commit_subdir(server_factory, bare_repo) -> No
     assert commits["other"][:12] in table
     status, body = await get(server.url + "/g-branch/")
     assert (status, body) == (200, "hello world")
-    proc = server.cli("app", "create", "--spec", "container", "--branch", "nope", url, "/bad",
-                      check=False)
+    proc = server.cli(
+        "app", "create", "--spec", "container", "--branch", "nope", url, "/bad", check=False
+    )
     assert proc.returncode == 1 and "git fetch failed" in proc.stderr
     assert len(server.cli_json("app", "list")) == 3
 
@@ -84,8 +96,18 @@ async def test_dev_mode_rebuilds_on_change(server_factory, tmp_path: Path) -> No
     server: AppyardServer = server_factory("podman")
     src = tmp_path / "devapp"
     shutil.copytree(APPS / "httpapp", src)
-    server.cli("app", "create", "--spec", "container", "--approve", "--dev", "--param",
-               "GREETING=dev", str(src), "/dev")
+    server.cli(
+        "app",
+        "create",
+        "--spec",
+        "container",
+        "--approve",
+        "--dev",
+        "--param",
+        "GREETING=dev",
+        str(src),
+        "/dev",
+    )
     assert await get(server.url + "/dev/") == (200, "hello dev")
     code = (src / "server.py").read_text()
     (src / "server.py").write_text(code.replace('f"hello {', 'f"edited {'))
@@ -106,9 +128,23 @@ async def test_build_args_and_container_options(server_factory, tmp_path: Path) 
     shutil.copytree(APPS / "httpapp", src)
     (src / "Containerfile").write_text(
         "FROM python:3.11-slim\nARG FLAVOUR=plain\nENV FLAVOUR=$FLAVOUR\nWORKDIR /app\n"
-        "COPY server.py /app/server.py\nEXPOSE 8000\nCMD [\"python3\", \"/app/server.py\"]\n")
-    server.cli("app", "create", "--spec", "container", "--approve", "--carg", "FLAVOUR=spicy",
-               "--copt", "cpu-shares=1000", "--copt", "memory=256m", str(src), "/opts")
+        'COPY server.py /app/server.py\nEXPOSE 8000\nCMD ["python3", "/app/server.py"]\n'
+    )
+    server.cli(
+        "app",
+        "create",
+        "--spec",
+        "container",
+        "--approve",
+        "--carg",
+        "FLAVOUR=spicy",
+        "--copt",
+        "cpu-shares=1000",
+        "--copt",
+        "memory=256m",
+        str(src),
+        "/opts",
+    )
     status, body = await get(server.url + "/opts/env")
     assert status == 200 and json.loads(body)["FLAVOUR"] == "spicy"
     [c] = containers("podman", server.home)
@@ -116,13 +152,31 @@ async def test_build_args_and_container_options(server_factory, tmp_path: Path) 
     assert inspected["HostConfig"]["CpuShares"] == 1000
     assert inspected["HostConfig"]["Memory"] == 256 * 1024 * 1024
     # a bad carg (a base image that does not exist) fails the build; the reason reaches curl
-    server.cli("app", "create", "--spec", "python-wsgi", "--approve", "--carg",
-               "PYTHON_VERSION=0.0-nonexistent", str(APPS / "wsgi"), "/badarg")
+    server.cli(
+        "app",
+        "create",
+        "--spec",
+        "python-wsgi",
+        "--approve",
+        "--carg",
+        "PYTHON_VERSION=0.0-nonexistent",
+        str(APPS / "wsgi"),
+        "/badarg",
+    )
     status, body = await get(server.url + "/badarg/")
     assert status == 500 and "build of /badarg failed" in body and "0.0-nonexistent" in body
     # a bad copt fails the start with the engine's own words
-    server.cli("app", "create", "--spec", "container", "--approve", "--copt", "memory=lots",
-               str(src), "/badopt")
+    server.cli(
+        "app",
+        "create",
+        "--spec",
+        "container",
+        "--approve",
+        "--copt",
+        "memory=lots",
+        str(src),
+        "/badopt",
+    )
     status, body = await get(server.url + "/badopt/")
     assert status == 500 and "lots" in body
 
@@ -131,8 +185,10 @@ def test_spec_param_validation_at_create(server_factory) -> None:
     server: AppyardServer = server_factory("podman")
     cases = [
         (["--spec", "go", str(APPS / "goapp"), "/go"], "param port is a required param"),
-        (["--spec", "go", "--param", "port=http", str(APPS / "goapp"), "/go"],
-         "param port must be an integer"),
+        (
+            ["--spec", "go", "--param", "port=http", str(APPS / "goapp"), "/go"],
+            "param port must be an integer",
+        ),
         (["--spec", "python-nope", str(APPS / "wsgi"), "/w"], "unknown spec 'python-nope'"),
         (["--spec", "python-wsgi", "-", "/w"], "spec python-wsgi needs a source"),
     ]

@@ -18,13 +18,25 @@ CASES = [
     ("python-wsgi", "wsgi", "/wsgi", [], "/wsgi/x", "wsgi script_name=/wsgi path=/x"),
     ("python-asgi", "asgi", "/asgi", [], "/asgi/x", "asgi root_path=/asgi path=/asgi/x"),
     ("python-flask", "flask", "/flask", [], "/flask/", "flask index, hello at /flask/hello"),
-    ("python-fasthtml", "fasthtml", "fh.localhost:/", ["--param", "APP_MODULE=basic_app:app"],
-     "/", "hello from fasthtml"),
+    (
+        "python-fasthtml",
+        "fasthtml",
+        "fh.localhost:/",
+        ["--param", "APP_MODULE=basic_app:app"],
+        "/",
+        "hello from fasthtml",
+    ),
     ("python-streamlit", "streamlit", "/st", [], "/st/_stcore/health", "ok"),
     ("python-streamlit-poetry", "streamlit_poetry", "/stp", [], "/stp/_stcore/health", "ok"),
     ("python-gradio", "gradio", "/gr", [], "/gr/config", "Gradio on appyard"),
-    ("go", "goapp", "/go", ["--param", "port=8080", "--param", "APP_ARGS=-addr 0.0.0.0:$PORT"],
-     "/go/x", "hello from go, path=/go/x app_path=/go uid=65534"),
+    (
+        "go",
+        "goapp",
+        "/go",
+        ["--param", "port=8080", "--param", "APP_ARGS=-addr 0.0.0.0:$PORT"],
+        "/go/x",
+        "hello from go, path=/go/x app_path=/go uid=65534",
+    ),
 ]
 
 
@@ -46,11 +58,21 @@ async def fetch(url: str, host: str | None = None, timeout: float = 1500) -> tup
             return r.status, await r.text()
 
 
-@pytest.mark.parametrize(("spec", "folder", "app_path", "extra", "request_path", "expected"),
-                         CASES, ids=[c[0] for c in CASES])
-async def test_spec_serves_unchanged_app(spec_server: AppyardServer, tmp_path: Path, spec: str,
-                                         folder: str, app_path: str, extra: list[str],
-                                         request_path: str, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("spec", "folder", "app_path", "extra", "request_path", "expected"),
+    CASES,
+    ids=[c[0] for c in CASES],
+)
+async def test_spec_serves_unchanged_app(
+    spec_server: AppyardServer,
+    tmp_path: Path,
+    spec: str,
+    folder: str,
+    app_path: str,
+    extra: list[str],
+    request_path: str,
+    expected: str,
+) -> None:
     src = tmp_path / folder
     shutil.copytree(APPS / folder, src)
     spec_server.cli("app", "create", "--spec", spec, "--approve", *extra, str(src), app_path)

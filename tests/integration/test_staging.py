@@ -17,7 +17,7 @@ from tests.support.engines import containers, sh
 from tests.support.server import AppyardServer
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
-CONFIG = "start_timeout_secs = 30\ndrain_timeout_secs = 10\n"  # in [container]
+CONFIG = "start_timeout_secs = 30\ndrain_timeout_secs = 10\nkeep_images = 2\n"  # [container]
 
 
 async def body(server: AppyardServer, path: str) -> str:
@@ -32,8 +32,17 @@ def staged_app(server_factory, tmp_path: Path) -> AppyardServer:
     server: AppyardServer = server_factory("podman", CONFIG)
     src = tmp_path / "staged"
     shutil.copytree(APPS / "staged", src)
-    server.cli("app", "create", "--spec", "python-wsgi", "--approve", "--param",
-               "WORKERS=1", str(src), "/st")
+    server.cli(
+        "app",
+        "create",
+        "--spec",
+        "python-wsgi",
+        "--approve",
+        "--param",
+        "WORKERS=1",
+        str(src),
+        "/st",
+    )
     return server
 
 
@@ -93,8 +102,9 @@ async def test_copt_needs_approval_before_promote(staged_app: AppyardServer) -> 
     running = containers("podman", server.home, running_only=True)
     prod = [c for c in running if "-prod-" in c["name"]]
     assert len(prod) == 1
-    shares = sh("podman", "container", "inspect", "--format", "{{.HostConfig.CpuShares}}",
-                prod[0]["name"]).strip()
+    shares = sh(
+        "podman", "container", "inspect", "--format", "{{.HostConfig.CpuShares}}", prod[0]["name"]
+    ).strip()
     assert shares == "500"
     proc = server.cli("app", "update-metadata", "copt", "privileged", "/st", check=False)
     assert proc.returncode == 1 and "forbidden by the server config" in proc.stderr
@@ -106,7 +116,8 @@ async def test_carg_update_staged_and_promoted(server_factory, tmp_path: Path) -
     shutil.copytree(APPS / "httpapp", src)
     (src / "Containerfile").write_text(
         "FROM python:3.11-slim\nARG FLAVOUR=plain\nENV FLAVOUR=$FLAVOUR\nWORKDIR /app\n"
-        "COPY server.py /app/server.py\nEXPOSE 8000\nCMD [\"python3\", \"/app/server.py\"]\n")
+        'COPY server.py /app/server.py\nEXPOSE 8000\nCMD ["python3", "/app/server.py"]\n'
+    )
     server.cli("app", "create", "--spec", "container", "--approve", str(src), "/arg")
     assert json.loads(await body(server, "/arg/env"))["FLAVOUR"] == "plain"
     server.cli("app", "update-metadata", "carg", "FLAVOUR=spicy", "/arg")
@@ -116,13 +127,38 @@ async def test_carg_update_staged_and_promoted(server_factory, tmp_path: Path) -
     assert json.loads(await body(server, "/arg/env"))["FLAVOUR"] == "plain"
     server.cli("app", "update-metadata", "carg", "FLAVOUR=hot", "/arg", "--promote")
     assert json.loads(await body(server, "/arg/env"))["FLAVOUR"] == "hot"
+    server.cli("app", "update-metadata", "carg", "FLAVOUR=mild", "/arg", "--promote")
+    assert json.loads(await body(server, "/arg/env"))["FLAVOUR"] == "mild"
+    # old images are pruned: only the last keep_images (2 here) versions' images remain
+    app_id = server.app("/arg")["id"]
+
+    def images() -> list[str]:  # may race with the removal itself: "" then, and retry
+        return (
+            sh(
+                "podman",
+                "images",
+                "--filter",
+                f"label=dev.appyard.app_id={app_id}",
+                "--format",
+                "{{.Tag}}",
+                check=False,
+            ).split()
+            or ["listing-failed"] * 9
+        )
+
+    for _ in range(100):
+        if len(images()) <= 2:
+            break
+        await asyncio.sleep(0.1)
+    assert len(images()) == 2, images()
 
 
 async def test_failed_promote_keeps_production(staged_app: AppyardServer) -> None:
     server = staged_app
     assert await body(server, "/st/") == "app1 bucket=-"
-    proc = server.cli("param", "update", "APP_MODULE", "app:missing", "/st", "--promote",
-                      check=False)
+    proc = server.cli(
+        "param", "update", "APP_MODULE", "app:missing", "/st", "--promote", check=False
+    )
     assert proc.returncode == 1
     assert "the new version failed to start" in proc.stderr
     assert "production still serves the previous version" in proc.stderr
@@ -151,7 +187,8 @@ async def test_no_failed_request_during_promote(staged_app: AppyardServer) -> No
     loader = asyncio.ensure_future(load())
     await asyncio.sleep(0.5)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "appyard", "app", "promote", "/st", env=server.env)
+        sys.executable, "-m", "appyard", "app", "promote", "/st", env=server.env
+    )
     assert await asyncio.wait_for(proc.wait(), 120) == 0
     await asyncio.sleep(1.0)
     stop.set()
@@ -164,18 +201,34 @@ async def test_no_failed_request_during_promote(staged_app: AppyardServer) -> No
     assert all(t == "app2 bucket=-" for t in texts[switch:])  # switched once, atomically
     assert len(seen) > 40
     await asyncio.sleep(0.5)
-    assert len([c for c in containers("podman", server.home, running_only=True)
-                if "-prod-" in c["name"]]) == 1  # the old one was drained and removed
+    assert (
+        len(
+            [
+                c
+                for c in containers("podman", server.home, running_only=True)
+                if "-prod-" in c["name"]
+            ]
+        )
+        == 1
+    )  # the old one was drained and removed
 
 
-async def test_concurrent_admin_commands_keep_store_consistent(
-        staged_app: AppyardServer) -> None:
+async def test_concurrent_admin_commands_keep_store_consistent(staged_app: AppyardServer) -> None:
     server = staged_app
 
     async def update(i: int) -> int:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "appyard", "param", "update", f"P{i}", f"v{i}", "/st",
-            env=server.env, stdout=asyncio.subprocess.DEVNULL)
+            sys.executable,
+            "-m",
+            "appyard",
+            "param",
+            "update",
+            f"P{i}",
+            f"v{i}",
+            "/st",
+            env=server.env,
+            stdout=asyncio.subprocess.DEVNULL,
+        )
         return await proc.wait()
 
     started = time.monotonic()

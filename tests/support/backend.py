@@ -11,9 +11,14 @@ from aiohttp import web
 
 
 async def echo(request: web.Request) -> web.Response:
-    return web.json_response({
-        "method": request.method, "path": request.path_qs, "headers": dict(request.headers),
-        "body_len": len(await request.read())})
+    return web.json_response(
+        {
+            "method": request.method,
+            "path": request.path_qs,
+            "headers": dict(request.headers),
+            "body_len": len(await request.read()),
+        }
+    )
 
 
 async def big(request: web.Request) -> web.StreamResponse:
@@ -37,8 +42,9 @@ async def upload(request: web.Request) -> web.Response:
 async def sse(request: web.Request) -> web.StreamResponse:
     count = int(request.query.get("n", "5"))
     gap = float(request.query.get("gap", "0.3"))
-    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8",
-                                       "Cache-Control": "no-cache"})
+    resp = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
+    )
     await resp.prepare(request)
     loop = asyncio.get_running_loop()
     for i in range(count):
@@ -60,11 +66,17 @@ async def ws(request: web.Request) -> web.WebSocketResponse:
 
 def make_app() -> web.Application:
     app = web.Application(client_max_size=1024**3)
-    app.add_routes([web.get("/big", big), web.post("/upload", upload), web.get("/sse", sse),
-                    web.get("/ws", ws), web.route("*", "/{tail:.*}", echo)])
+    app.add_routes(
+        [
+            web.get("/big", big),
+            web.post("/upload", upload),
+            web.get("/sse", sse),
+            web.get("/ws", ws),
+            web.route("*", "/{tail:.*}", echo),
+        ]
+    )
     return app
 
 
 if __name__ == "__main__":
-    web.run_app(make_app(), host="127.0.0.1", port=int(sys.argv[1]), print=None,
-                access_log=None)
+    web.run_app(make_app(), host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)

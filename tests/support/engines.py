@@ -22,21 +22,24 @@ def sh(engine: str, *args: str, check: bool = True) -> str:
 def containers(engine: str, home: Path, running_only: bool = False) -> list[dict]:
     """Containers labelled with this appyard home's instance id."""
     instance = Home(home.resolve()).instance_id
-    args = ["ps", "--filter", f"label=dev.appyard.instance={instance}", "--format",
-            "{{.Names}}"]
+    args = ["ps", "--filter", f"label=dev.appyard.instance={instance}", "--format", "{{.Names}}"]
     if not running_only:
         args.insert(1, "-a")
     names = sh(engine, *args).split()
     if not names:
         return []
-    out = sh(engine, "container", "inspect", "--format",
-             "{{json .Name}}\t{{json .State}}", *names)
+    out = sh(engine, "container", "inspect", "--format", "{{json .Name}}\t{{json .State}}", *names)
     result = []
     for line in out.splitlines():
         name, state = line.split("\t")
         st = json.loads(state)
-        result.append({"name": json.loads(name).lstrip("/"), "running": st["Running"],
-                       "started": st["StartedAt"]})
+        result.append(
+            {
+                "name": json.loads(name).lstrip("/"),
+                "running": st["Running"],
+                "started": st["StartedAt"],
+            }
+        )
     return result
 
 

@@ -46,8 +46,13 @@ def wait_port(port: int, timeout: float = 20) -> None:
 
 
 class AppyardServer:
-    def __init__(self, home: Path, engine: str = "auto", extra_config: str = "",
-                 extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        home: Path,
+        engine: str = "auto",
+        extra_config: str = "",
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.home = home
         self.extra_env = extra_env or {}
         self.engine = engine
@@ -59,8 +64,12 @@ class AppyardServer:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, **self.extra_env, "APPYARD_HOME": str(self.home),
-                "APPYARD_CONFIG": ""}
+        return {
+            **os.environ,
+            **self.extra_env,
+            "APPYARD_HOME": str(self.home),
+            "APPYARD_CONFIG": "",
+        }
 
     @property
     def url(self) -> str:
@@ -73,10 +82,11 @@ class AppyardServer:
     def write_config(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         (self.home / "appyard.toml").write_text(
-            f"[http]\nhost = \"127.0.0.1\"\nport = {self.http_port}\n"
-            f"[https]\nhost = \"127.0.0.1\"\nport = {self.https_port}\n"
-            f"[container]\ncommand = \"{self.engine}\"\n{self.extra_config}\n"
-            f"{self.tables}")
+            f'[http]\nhost = "127.0.0.1"\nport = {self.http_port}\n'
+            f'[https]\nhost = "127.0.0.1"\nport = {self.https_port}\n'
+            f'[container]\ncommand = "{self.engine}"\n{self.extra_config}\n'
+            f"{self.tables}"
+        )
 
     tables = ""  # TOML tables appended after [container] (e.g. [secret.x])
 
@@ -84,8 +94,13 @@ class AppyardServer:
         self.write_config()
         offset = len(self.log())
         log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
-        self.proc = subprocess.Popen([*APPYARD, "server", "start"], env=self.env,
-                                     stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+        self.proc = subprocess.Popen(
+            [*APPYARD, "server", "start"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -98,13 +113,23 @@ class AppyardServer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def cli(self, *args: str, check: bool = True, timeout: float = 600,
-            input: str | None = None) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([*APPYARD, *args], env=self.env, capture_output=True, text=True,
-                              timeout=timeout, cwd=REPO, input=input)
+    def cli(
+        self, *args: str, check: bool = True, timeout: float = 600, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [*APPYARD, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=REPO,
+            input=input,
+        )
         if check and proc.returncode != 0:
-            raise AssertionError(f"appyard {' '.join(args)} failed ({proc.returncode}):\n"
-                                 f"{proc.stdout}\n{proc.stderr}")
+            raise AssertionError(
+                f"appyard {' '.join(args)} failed ({proc.returncode}):\n"
+                f"{proc.stdout}\n{proc.stderr}"
+            )
         return proc
 
     def cli_json(self, *args: str) -> Any:

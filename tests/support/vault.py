@@ -27,5 +27,10 @@ def make_app(token: str, data: dict[str, dict[str, str]]) -> web.Application:
 
 
 if __name__ == "__main__":
-    web.run_app(make_app(sys.argv[2], json.loads(os.environ["VAULT_TEST_DATA"])),
-                host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+    web.run_app(
+        make_app(sys.argv[2], json.loads(os.environ["VAULT_TEST_DATA"])),
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        print=None,
+        access_log=None,
+    )

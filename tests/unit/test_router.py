@@ -31,14 +31,17 @@ def test_no_match() -> None:
     assert make().lookup("h", "/") is None
 
 
-@given(st.lists(st.text("abc", min_size=1, max_size=3), min_size=1, max_size=6),
-       st.lists(st.text("abc", min_size=1, max_size=3), max_size=8))
+@given(
+    st.lists(st.text("abc", min_size=1, max_size=3), min_size=1, max_size=6),
+    st.lists(st.text("abc", min_size=1, max_size=3), max_size=8),
+)
 def test_matches_a_linear_scan(app_segments: list[str], request_segments: list[str]) -> None:
     apps = {"/" + "/".join(app_segments[:i]) for i in range(1, len(app_segments) + 1)}
     router = make(*apps)
     request = "/" + "/".join(request_segments)
-    expected = max((a for a in apps if request == a or request.startswith(a + "/")),
-                   key=len, default=None)
+    expected = max(
+        (a for a in apps if request == a or request.startswith(a + "/")), key=len, default=None
+    )
     found = router.lookup("h", request)
     assert (found.target if found else None) == expected
 

@@ -14,7 +14,10 @@ def test_plain_text_has_no_refs() -> None:
 
 def test_reference_inside_text() -> None:
     assert parse('postgres://u:{{secret "env" "DB_PASS"}}@db/x') == [
-        "postgres://u:", SecretRef("env", "DB_PASS"), "@db/x"]
+        "postgres://u:",
+        SecretRef("env", "DB_PASS"),
+        "@db/x",
+    ]
 
 
 def test_two_refs_spaces_and_default_provider() -> None:
@@ -28,17 +31,20 @@ def test_escapes() -> None:
     assert parse(str(ref)) == [ref]
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    ('{{foo "a" "b"}}', "position 1: unknown function 'foo'"),
-    ('x{{secret "a" "b"', "position 2: unterminated {{"),
-    ('{{secret "a}}', "position 10: unterminated string"),
-    ("{{}}", "position 1: expected secret"),
-    ('{{secret a "b"}}', "position 10: expected a quoted string"),
-    ('{{secret "a" "b" "c"}}', "position 18: expected }}"),
-    ('{{secret "a\\q" "b"}}', "unknown escape"),
-    ('{{secret "" "b"}}', "must not be empty"),
-    ("{{", "position 1: expected secret after"),
-])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('{{foo "a" "b"}}', "position 1: unknown function 'foo'"),
+        ('x{{secret "a" "b"', "position 2: unterminated {{"),
+        ('{{secret "a}}', "position 10: unterminated string"),
+        ("{{}}", "position 1: expected secret"),
+        ('{{secret a "b"}}', "position 10: expected a quoted string"),
+        ('{{secret "a" "b" "c"}}', "position 18: expected }}"),
+        ('{{secret "a\\q" "b"}}', "unknown escape"),
+        ('{{secret "" "b"}}', "must not be empty"),
+        ("{{", "position 1: expected secret after"),
+    ],
+)
 def test_malformed_references_name_the_position(value: str, message: str) -> None:
     with pytest.raises(UserError, match=message.replace("{", r"\{").replace("(", r"\(")):
         parse(value)

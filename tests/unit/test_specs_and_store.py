@@ -46,8 +46,10 @@ def test_exposed_port(tmp_path) -> None:
 
 def _app(store: SqliteStore, path: str, app_id: str) -> None:
     now = time.time()
-    store.create_app(App(app_id, parse_app_path(path), 1, 1, True, now, now),
-                     AppVersion(app_id, 1, "proxy", Source("none"), {"url": "http://x"}))
+    store.create_app(
+        App(app_id, parse_app_path(path), 1, 1, True, now, now),
+        AppVersion(app_id, 1, "proxy", Source("none"), {"url": "http://x"}),
+    )
 
 
 def test_store_crud_and_transactions(tmp_path) -> None:

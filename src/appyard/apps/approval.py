@@ -18,17 +18,23 @@ _KINDS = ("specs", "copts", "secrets")
 
 
 def needs(version: AppVersion) -> dict[str, set[str]]:
-    secrets = {str(ref) for value in (*version.params.values(), *version.build_args.values())
-               for ref in refs_in(value)}
-    return {"specs": {version.spec}, "copts": set(version.container_opts),
-            "secrets": secrets}
+    secrets = {
+        str(ref)
+        for value in (*version.params.values(), *version.build_args.values())
+        for ref in refs_in(value)
+    }
+    return {"specs": {version.spec}, "copts": set(version.container_opts), "secrets": secrets}
 
 
 def missing(version: AppVersion, approval: Approval | None) -> list[str]:
     """What `version` asks for beyond `approval`, as `kind name` strings (empty: approved)."""
     granted = approval or {}
-    return [f"{kind[:-1]} {item}" for kind, items in needs(version).items()
-            for item in sorted(items) if approval is None or item not in granted.get(kind, [])]
+    return [
+        f"{kind[:-1]} {item}"
+        for kind, items in needs(version).items()
+        for item in sorted(items)
+        if approval is None or item not in granted.get(kind, [])
+    ]
 
 
 def grant(approval: Approval | None, *versions: AppVersion) -> Approval:
@@ -43,8 +49,12 @@ def check_options(options: dict[str, str | None], cfg: ContainerConfig) -> None:
     """Refuse container options the server config forbids (or does not allow)."""
     for name in options:
         if name in cfg.denied_options:
-            raise UserError(f"container option {name} is forbidden by the server config "
-                            "([container] denied_options)")
+            raise UserError(
+                f"container option {name} is forbidden by the server config "
+                "([container] denied_options)"
+            )
         if cfg.allowed_options is not None and name not in cfg.allowed_options:
-            raise UserError(f"container option {name} is not in the server's allowed "
-                            "options ([container] allowed_options)")
+            raise UserError(
+                f"container option {name} is not in the server's allowed "
+                "options ([container] allowed_options)"
+            )

@@ -20,8 +20,7 @@ from appyard.apps.sources import tree_digest
 
 log = logging.getLogger("appyard.devmode")
 
-_IGNORED_DIRS = {".git", "__pycache__", ".venv", "node_modules", ".mypy_cache",
-                 ".pytest_cache"}
+_IGNORED_DIRS = {".git", "__pycache__", ".venv", "node_modules", ".mypy_cache", ".pytest_cache"}
 
 
 def live_version(version: AppVersion) -> AppVersion:
@@ -46,9 +45,9 @@ class DevWatcher:
 
     async def _run(self) -> None:
         try:
-            async for _changes in watchfiles.awatch(self.directory, watch_filter=_relevant,
-                                                    debounce=400, step=50,
-                                                    stop_event=self._stop):
+            async for _changes in watchfiles.awatch(
+                self.directory, watch_filter=_relevant, debounce=400, step=50, stop_event=self._stop
+            ):
                 log.info("dev app source %s changed; rebuilding", self.directory)
                 try:
                     await self.on_change()

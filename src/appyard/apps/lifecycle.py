@@ -66,8 +66,15 @@ class StartFailed(Exception):
 
 
 class ContainerTarget:
-    def __init__(self, runtime: Runtime, plan: ContainerPlan, app_path: AppPath,
-                 settings: ProxySettings, approved: bool, idle_secs: float) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        plan: ContainerPlan,
+        app_path: AppPath,
+        settings: ProxySettings,
+        approved: bool,
+        idle_secs: float,
+    ) -> None:
         self.rt = runtime
         self.plan = plan
         self.app_path = app_path
@@ -155,8 +162,11 @@ class ContainerTarget:
         if self._closed:
             raise AppUnavailable(503, "the app is being removed or replaced", retry_after=1)
         if self._waiting >= cfg.max_held_requests:
-            raise AppUnavailable(503, f"too many requests waiting for the app to start "
-                                 f"(max {cfg.max_held_requests})", retry_after=5)
+            raise AppUnavailable(
+                503,
+                f"too many requests waiting for the app to start (max {cfg.max_held_requests})",
+                retry_after=5,
+            )
         while self.state is not State.RUNNING:
             if self._start_task is None:
                 self._start_task = asyncio.ensure_future(self._start())
@@ -164,8 +174,9 @@ class ContainerTarget:
             try:
                 await asyncio.wait_for(asyncio.shield(self._start_task), cfg.hold_timeout_secs)
             except TimeoutError:
-                raise AppUnavailable(503, f"the app did not start within "
-                                     f"{cfg.hold_timeout_secs:g}s", retry_after=5) from None
+                raise AppUnavailable(
+                    503, f"the app did not start within {cfg.hold_timeout_secs:g}s", retry_after=5
+                ) from None
             except StartFailed as exc:
                 raise AppUnavailable(500, exc.reason, exc.log_tail) from None
             finally:
@@ -182,8 +193,10 @@ class ContainerTarget:
                 await asyncio.shield(self._stop_task)
             engine = self.rt.engine
             if engine is None:
-                raise StartFailed("no container engine found: install podman or docker, "
-                                  "or set [container] command in appyard.toml")
+                raise StartFailed(
+                    "no container engine found: install podman or docker, "
+                    "or set [container] command in appyard.toml"
+                )
             self._set_state(State.BUILDING)
             await self._ensure_image(engine)
             self._set_state(State.STARTING)
@@ -236,11 +249,18 @@ class ContainerTarget:
         with tempfile.TemporaryDirectory(prefix="appyard-build-") as tmp:
             containerfile = prepare_context(plan.build, Path(tmp) / "context")
             try:
-                await engine.build(containerfile.parent, containerfile, plan.image, plain,
-                                   plan.labels, self._emit, log_file, secret)
+                await engine.build(
+                    containerfile.parent,
+                    containerfile,
+                    plan.image,
+                    plain,
+                    plan.labels,
+                    self._emit,
+                    log_file,
+                    secret,
+                )
             except EngineError as exc:
-                raise StartFailed(f"build of {self.app_path} failed: {exc}",
-                                  exc.log_tail) from None
+                raise StartFailed(f"build of {self.app_path} failed: {exc}", exc.log_tail) from None
 
     async def _fast_restart(self, engine: Engine) -> int | None:
         """Restart the container this target stopped itself, polling health meanwhile.
@@ -295,16 +315,18 @@ class ContainerTarget:
         info = await engine.inspect(name)
         if info is None or not info.running:
             tail = await self._exit_tail(engine)
-            raise StartFailed(f"container exited at start (exit code "
-                              f"{info.exit_code if info else '?'})", tail)
+            raise StartFailed(
+                f"container exited at start (exit code {info.exit_code if info else '?'})", tail
+            )
         port = info.host_port(self.plan.run.port)
         if port is None:
             raise StartFailed(f"container does not publish port {self.plan.run.port}")
         self._known_port = port
         return port
 
-    async def _wait_healthy(self, engine: Engine, port: int,
-                            starting: asyncio.Future[None] | None = None) -> None:
+    async def _wait_healthy(
+        self, engine: Engine, port: int, starting: asyncio.Future[None] | None = None
+    ) -> None:
         """Poll fast at first (10 ms), backing off to 250 ms, until 2xx/3xx or timeout.
 
         `starting` is the engine's start command when it runs alongside; its failure
@@ -324,14 +346,20 @@ class ContainerTarget:
                 info = await engine.inspect(self.container)
                 if info is None or not info.running:
                     tail = await self._exit_tail(engine)
-                    raise StartFailed("container exited before it became healthy "
-                                      f"(exit code {info.exit_code if info else '?'})", tail)
+                    raise StartFailed(
+                        "container exited before it became healthy "
+                        f"(exit code {info.exit_code if info else '?'})",
+                        tail,
+                    )
             await asyncio.sleep(delay)
             delay = min(delay * 1.2, 0.25)  # fine-grained while a start is typical
         tail = await engine.logs(self.container, 30)
         await engine.stop(self.container, self.rt.config.stop_grace_secs)
-        raise StartFailed(f"health check {self.plan.health_path} did not pass within "
-                          f"{self.rt.config.start_timeout_secs:g}s: {last}", tail)
+        raise StartFailed(
+            f"health check {self.plan.health_path} did not pass within "
+            f"{self.rt.config.start_timeout_secs:g}s: {last}",
+            tail,
+        )
 
     async def _exit_tail(self, engine: Engine) -> str:
         """The last lines of an exited container (the engine may still be writing them)."""
@@ -346,8 +374,9 @@ class ContainerTarget:
 
     async def _probe(self, url: str) -> tuple[bool, str]:
         try:
-            async with self.rt.http.get(url, allow_redirects=False,
-                                        timeout=aiohttp.ClientTimeout(total=5)) as resp:
+            async with self.rt.http.get(
+                url, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=5)
+            ) as resp:
                 await resp.read()
                 return 200 <= resp.status < 400, f"HTTP {resp.status}"
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -370,8 +399,9 @@ class ContainerTarget:
             ok, reason = await self._probe(self._upstream.base_url + self.health_path)
             failures = 0 if ok else failures + 1
             if failures >= cfg.health_failures:
-                log.warning("%s failed %d health checks (%s); restarting", self.app_path,
-                            failures, reason)
+                log.warning(
+                    "%s failed %d health checks (%s); restarting", self.app_path, failures, reason
+                )
                 info = await self.rt.engine.inspect(self.container) if self.rt.engine else None
                 if info is None or not info.running:
                     await self._container_exited(info.exit_code if info else None)
@@ -462,8 +492,12 @@ class ContainerTarget:
         while self._active > 0 and self._loop.time() < deadline:
             await asyncio.sleep(0.05)
         if self._active:
-            log.warning("%s: %d exchanges still open after %gs drain; closing", self.app_path,
-                        self._active, drain_secs)
+            log.warning(
+                "%s: %d exchanges still open after %gs drain; closing",
+                self.app_path,
+                self._active,
+                drain_secs,
+            )
         if remove:
             await self.shutdown(remove=True)
         else:
@@ -506,9 +540,14 @@ class ContainerTarget:
             self.state = state
 
     def info(self) -> dict[str, Any]:
-        return {"state": self.state.value, "image": self.plan.image,
-                "container": self.container, "last_start_secs": self.last_start_secs,
-                "last_error": self.last_error, "active": self._active}
+        return {
+            "state": self.state.value,
+            "image": self.plan.image,
+            "container": self.container,
+            "last_start_secs": self.last_start_secs,
+            "last_error": self.last_error,
+            "active": self._active,
+        }
 
     def build_log(self) -> str:
         path = self._log_dir / "build.log"

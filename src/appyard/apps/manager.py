@@ -10,6 +10,7 @@ sees a gap.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from appyard.apps.plan import make_plan
 from appyard.apps.target import AppUnavailable, ProxySettings, StaticTarget, Target
 from appyard.config import AppConfig, effective_app_config
 from appyard.errors import UserError
-from appyard.runtime.engine import LABEL_PREFIX
+from appyard.runtime.engine import LABEL_PREFIX, EngineError
 from appyard.server.router import Router
 from appyard.specs import SpecRegistry
 from appyard.store import Store
@@ -43,8 +44,14 @@ class Swap:
 
 
 class AppManager:
-    def __init__(self, store: Store, specs: SpecRegistry, app_defaults: AppConfig,
-                 runtime: Runtime, instance_id: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        specs: SpecRegistry,
+        app_defaults: AppConfig,
+        runtime: Runtime,
+        instance_id: str,
+    ) -> None:
         self.store = store
         self.specs = specs
         self.app_defaults = app_defaults
@@ -77,20 +84,21 @@ class AppManager:
         approved = not missing(version, view.app.approval)
         return self._target_for(version, public, slot, approved)
 
-    def _target_for(self, version: AppVersion, public: AppPath, slot: str,
-                    approved: bool) -> Target:
+    def _target_for(
+        self, version: AppVersion, public: AppPath, slot: str, approved: bool
+    ) -> Target:
         spec = self.specs.get(version.spec)
         conf = effective_app_config(self.app_defaults, version.conf)
         settings = ProxySettings(
-            strip_path=spec.strip_path if conf.proxy.strip_path is None
-            else conf.proxy.strip_path,
-            preserve_host=spec.preserve_host if conf.proxy.preserve_host is None
+            strip_path=spec.strip_path if conf.proxy.strip_path is None else conf.proxy.strip_path,
+            preserve_host=spec.preserve_host
+            if conf.proxy.preserve_host is None
             else conf.proxy.preserve_host,
-            timeout_secs=conf.proxy.timeout_secs)
+            timeout_secs=conf.proxy.timeout_secs,
+        )
         if spec.kind == "proxy":
             return StaticTarget(public, version.params["url"], settings, approved)
-        plan = make_plan(version, spec, public, slot, self.instance_id,
-                         conf.container.health_url)
+        plan = make_plan(version, spec, public, slot, self.instance_id, conf.container.health_url)
         idle = conf.container.idle_shutdown_secs
         if version.dev and not conf.container.idle_shutdown_dev_apps:
             idle = 0
@@ -104,8 +112,12 @@ class AppManager:
 
     # -- changing what is served -----------------------------------------
 
-    async def prepare(self, view: AppView, slots: Iterable[str] = SLOTS,
-                      on_line: Callable[[str], None] | None = None) -> list[Swap]:
+    async def prepare(
+        self,
+        view: AppView,
+        slots: Iterable[str] = SLOTS,
+        on_line: Callable[[str], None] | None = None,
+    ) -> list[Swap]:
         """Targets for `view`; where the current one runs, the new one is started first.
 
         Raises UserError (and leaves everything as it was) if a new target fails to start.
@@ -119,8 +131,11 @@ class AppManager:
                 continue
             swap = Swap(key, new, old)
             swaps.append(swap)
-            if not (isinstance(new, ContainerTarget) and isinstance(old, ContainerTarget)
-                    and old.state is State.RUNNING):
+            if not (
+                isinstance(new, ContainerTarget)
+                and isinstance(old, ContainerTarget)
+                and old.state is State.RUNNING
+            ):
                 continue
             if new.container == old.container and old.upstream_port is not None:
                 new.adopt(old.upstream_port)
@@ -129,12 +144,14 @@ class AppManager:
             try:
                 await new.ensure_running(on_line)
             except AppUnavailable as exc:
-                await asyncio.gather(*(s.new.shutdown(remove=True) for s in swaps
-                                       if not s.keep_container))
+                await asyncio.gather(
+                    *(s.new.shutdown(remove=True) for s in swaps if not s.keep_container)
+                )
                 serving = "production" if slot == "prod" else "staging"
-                raise UserError(f"{view.app.path}: the new version failed to start: "
-                                f"{exc.reason}; {serving} still serves the previous version") \
-                    from None
+                raise UserError(
+                    f"{view.app.path}: the new version failed to start: "
+                    f"{exc.reason}; {serving} still serves the previous version"
+                ) from None
         return swaps
 
     def commit(self, swaps: list[Swap]) -> None:
@@ -146,10 +163,44 @@ class AppManager:
         self._rebuild_router()
         for swap in swaps:
             if swap.old is not None:
-                task = asyncio.ensure_future(swap.old.retire(
-                    self.runtime.config.drain_timeout_secs, remove=not swap.keep_container))
+                task = asyncio.ensure_future(self._retire(swap))
                 self._retiring.add(task)
                 task.add_done_callback(self._retiring.discard)
+
+    async def _retire(self, swap: Swap) -> None:
+        assert swap.old is not None
+        await swap.old.retire(self.runtime.config.drain_timeout_secs, not swap.keep_container)
+        try:
+            await self.prune_images(swap.key[0])
+        except EngineError as exc:
+            log.warning("pruning old images failed: %s", exc)
+
+    async def prune_images(self, app_id: str) -> None:
+        """Remove the app's images except those of its last `keep_images` versions and of
+        what production and staging run (a revert to those needs no rebuild)."""
+        engine = self.runtime.engine
+        view = next((v for v in self.store.list_apps() if v.app.id == app_id), None)
+        if engine is None or view is None:
+            return
+        wanted = {
+            t.plan.image
+            for slot in SLOTS
+            if isinstance(t := self.targets.get((app_id, slot)), ContainerTarget)
+        }
+        if not view.prod.dev:
+            recent = self.store.list_versions(app_id)[-self.runtime.config.keep_images :]
+            for version in recent:
+                spec = self.specs.get(version.spec)
+                if spec.kind == "build":
+                    with contextlib.suppress(UserError):
+                        plan = make_plan(
+                            version, spec, view.app.path, "prod", self.instance_id, None
+                        )
+                        wanted.add(plan.image)
+        for image in await engine.list_images(f"{LABEL_PREFIX}app_id={app_id}"):
+            if image not in wanted:
+                log.info("removing old image %s", image)
+                await engine.remove_image(image)
 
     async def apply(self, view: AppView) -> None:
         """Serve an app as stored now, starting new versions of running targets first."""
@@ -162,8 +213,12 @@ class AppManager:
             watcher = self._watchers.pop(app_id, None)
             if watcher is not None:
                 await watcher.close()
-        removed = [self.targets.pop((app_id, slot)) for app_id in app_ids for slot in SLOTS
-                   if (app_id, slot) in self.targets]
+        removed = [
+            self.targets.pop((app_id, slot))
+            for app_id in app_ids
+            for slot in SLOTS
+            if (app_id, slot) in self.targets
+        ]
         self._rebuild_router()
         await asyncio.gather(*(t.shutdown(remove=True) for t in removed))
 
@@ -172,7 +227,8 @@ class AppManager:
     def _watch_if_dev(self, view: AppView) -> None:
         if view.prod.dev and view.app.id not in self._watchers:
             self._watchers[view.app.id] = DevWatcher(
-                Path(view.prod.source.location), lambda: self._dev_reload(view.app.id))
+                Path(view.prod.source.location), lambda: self._dev_reload(view.app.id)
+            )
 
     async def _dev_reload(self, app_id: str) -> None:
         """Rebuild a dev app from its live directory; switch once the new one is up."""
@@ -183,8 +239,13 @@ class AppManager:
             swaps = await self.prepare(view, ("prod",))
         except UserError as exc:  # switch anyway: the next request shows the build error
             log.warning("dev rebuild failed: %s", exc)
-            swaps = [Swap((app_id, "prod"), self.make_target(view, "prod"),
-                          self.targets.get((app_id, "prod")))]
+            swaps = [
+                Swap(
+                    (app_id, "prod"),
+                    self.make_target(view, "prod"),
+                    self.targets.get((app_id, "prod")),
+                )
+            ]
         self.commit(swaps)
 
     # -- containers -------------------------------------------------------
@@ -194,8 +255,7 @@ class AppManager:
         engine = self.runtime.engine
         if engine is None:
             return
-        by_name = {t.container: t for t in self.targets.values()
-                   if isinstance(t, ContainerTarget)}
+        by_name = {t.container: t for t in self.targets.values() if isinstance(t, ContainerTarget)}
         for info in await engine.list_containers(f"{LABEL_PREFIX}instance={self.instance_id}"):
             target = by_name.get(info.name)
             if target is None:
@@ -209,14 +269,16 @@ class AppManager:
         await asyncio.gather(*(w.close() for w in self._watchers.values()))
         for task in list(self._retiring):
             task.cancel()
-        await asyncio.gather(*(t.shutdown(remove=False) for t in self.targets.values()),
-                             return_exceptions=True)
+        await asyncio.gather(
+            *(t.shutdown(remove=False) for t in self.targets.values()), return_exceptions=True
+        )
 
 
 def _same_target(old: Target, new: Target) -> bool:
     if isinstance(old, ContainerTarget) and isinstance(new, ContainerTarget):
-        return (old.plan == new.plan and old.settings == new.settings
-                and old.idle_secs == new.idle_secs)
+        return (
+            old.plan == new.plan and old.settings == new.settings and old.idle_secs == new.idle_secs
+        )
     if isinstance(old, StaticTarget) and isinstance(new, StaticTarget):
         return old.info() == new.info() and old.settings == new.settings
     return False

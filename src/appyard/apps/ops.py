@@ -116,19 +116,38 @@ async def create_app(manager: AppManager, home: Home, req: CreateRequest) -> App
         if req.dev:
             from appyard.apps.sources import tree_digest
 
-            source = Source(kind="dir", location=source.location, snapshot=source.location,
-                            digest=await asyncio.to_thread(tree_digest, Path(source.location)))
+            source = Source(
+                kind="dir",
+                location=source.location,
+                snapshot=source.location,
+                digest=await asyncio.to_thread(tree_digest, Path(source.location)),
+            )
         else:
             source = await asyncio.to_thread(snapshot, source, snap_dir)
         now = time.time()
-        version = AppVersion(app_id=app_id, version=1, spec=spec.name, source=source,
-                             params=params, build_args=build_args, container_opts=options,
-                             conf=conf, dev=req.dev, created_at=now)
+        version = AppVersion(
+            app_id=app_id,
+            version=1,
+            spec=spec.name,
+            source=source,
+            params=params,
+            build_args=build_args,
+            container_opts=options,
+            conf=conf,
+            dev=req.dev,
+            created_at=now,
+        )
         if spec.kind != "proxy":  # refuse now what would only fail at the first request
             make_plan(version, spec, app_path, "prod", manager.instance_id, None)
-        app = App(id=app_id, path=app_path, prod_version=1, stage_version=1,
-                  approval=grant(None, version) if req.approve else None,
-                  created_at=now, updated_at=now)
+        app = App(
+            id=app_id,
+            path=app_path,
+            prod_version=1,
+            stage_version=1,
+            approval=grant(None, version) if req.approve else None,
+            created_at=now,
+            updated_at=now,
+        )
         async with manager.lock:
             manager.store.create_app(app, version)
     except BaseException:

@@ -64,11 +64,14 @@ def _normalize_path(path: str, raw: str) -> str:
         if seg in (".", ".."):
             raise UserError(f"app path {raw!r} must not contain . or .. segments")
         if not _SEGMENT_RE.match(seg):
-            raise UserError(f"app path {raw!r}: segment {seg!r} may only use letters, digits "
-                            "and . _ ~ @ + -")
+            raise UserError(
+                f"app path {raw!r}: segment {seg!r} may only use letters, digits and . _ ~ @ + -"
+            )
         if seg.endswith(_RESERVED_SUFFIXES) or seg == "_cl":
-            raise UserError(f"app path {raw!r}: segment {seg!r} uses a reserved suffix "
-                            f"({', '.join(_RESERVED_SUFFIXES)})")
+            raise UserError(
+                f"app path {raw!r}: segment {seg!r} uses a reserved suffix "
+                f"({', '.join(_RESERVED_SUFFIXES)})"
+            )
     return path
 
 

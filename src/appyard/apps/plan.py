@@ -71,24 +71,38 @@ def resolve_port(spec: Spec, params: dict[str, str], source_dir: Path | None) ->
             return port
     if spec.port is not None:
         return spec.port
-    raise UserError("cannot tell which port the app listens on: pass --param port=N "
-                    "or add EXPOSE to the Containerfile")
+    raise UserError(
+        "cannot tell which port the app listens on: pass --param port=N "
+        "or add EXPOSE to the Containerfile"
+    )
 
 
 def _digest(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def make_plan(version: AppVersion, spec: Spec, public_path: AppPath, slot: str,
-              instance_id: str, health_override: str | None) -> ContainerPlan:
+def make_plan(
+    version: AppVersion,
+    spec: Spec,
+    public_path: AppPath,
+    slot: str,
+    instance_id: str,
+    health_override: str | None,
+) -> ContainerPlan:
     source_dir = Path(version.source.snapshot) if version.source.snapshot else None
     params = version.params
-    if spec.kind == "build" and spec.containerfile() is None and (
-            source_dir is None or app_containerfile(source_dir) is None):
+    if (
+        spec.kind == "build"
+        and spec.containerfile() is None
+        and (source_dir is None or app_containerfile(source_dir) is None)
+    ):
         raise UserError("the app source has no Containerfile or Dockerfile")
     port = resolve_port(spec, params, source_dir)
-    labels = {f"{LABEL_PREFIX}instance": instance_id, f"{LABEL_PREFIX}app_id": version.app_id,
-              f"{LABEL_PREFIX}spec": spec.name}
+    labels = {
+        f"{LABEL_PREFIX}instance": instance_id,
+        f"{LABEL_PREFIX}app_id": version.app_id,
+        f"{LABEL_PREFIX}spec": spec.name,
+    }
     if spec.kind == "image":
         image, build = params["image"], None
     else:
@@ -98,19 +112,32 @@ def make_plan(version: AppVersion, spec: Spec, public_path: AppPath, slot: str,
             own = app_containerfile(source_dir)  # type: ignore[arg-type]
             assert own is not None
             build = BuildPlan(source_dir, None, own.name, version.build_args)
-        image_hash = _digest(spec.name, tree_digest(spec.folder), version.source.digest,
-                             version.build_args)[:16]
+        image_hash = _digest(
+            spec.name, tree_digest(spec.folder), version.source.digest, version.build_args
+        )[:16]
         image = f"localhost/appyard-{version.app_id}:{image_hash}"
     cl_path = "" if public_path.path == "/" else public_path.path
     env = {**params, "CL_APP_PATH": cl_path, "PORT": str(port)}
     container_hash = _digest(image, env, version.container_opts, port)[:12]
     run = RunSpec(
-        name=f"appyard-{instance_id}-{version.app_id}-{slot}-{container_hash}", image=image,
-        port=port, env=env, options=dict(version.container_opts),
-        labels={**labels, f"{LABEL_PREFIX}version": str(version.version),
-                f"{LABEL_PREFIX}slot": slot})
-    return ContainerPlan(image=image, build=build, run=run,
-                         health_path=health_override or spec.health_path, labels=labels)
+        name=f"appyard-{instance_id}-{version.app_id}-{slot}-{container_hash}",
+        image=image,
+        port=port,
+        env=env,
+        options=dict(version.container_opts),
+        labels={
+            **labels,
+            f"{LABEL_PREFIX}version": str(version.version),
+            f"{LABEL_PREFIX}slot": slot,
+        },
+    )
+    return ContainerPlan(
+        image=image,
+        build=build,
+        run=run,
+        health_path=health_override or spec.health_path,
+        labels=labels,
+    )
 
 
 def prepare_context(build: BuildPlan, dest: Path) -> Path:
@@ -122,8 +149,9 @@ def prepare_context(build: BuildPlan, dest: Path) -> Path:
         for item in build.spec_dir.iterdir():
             if item.name in ("spec.toml", "__pycache__"):
                 continue
-            target = dest / (SPEC_CONTAINERFILE if item.name in ("Containerfile", "Dockerfile")
-                             else item.name)
+            target = dest / (
+                SPEC_CONTAINERFILE if item.name in ("Containerfile", "Dockerfile") else item.name
+            )
             if item.is_dir():
                 shutil.copytree(item, target)
             else:

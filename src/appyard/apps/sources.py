@@ -40,8 +40,9 @@ def describe_source(raw: str, branch: str = "", commit: str = "") -> Source:
         return Source(kind="none")
     location, _, subdir = raw.partition("#")
     if is_git_url(location):
-        return Source(kind="git", location=location, branch=branch, pin=commit,
-                      subdir=subdir.strip("/"))
+        return Source(
+            kind="git", location=location, branch=branch, pin=commit, subdir=subdir.strip("/")
+        )
     if branch or commit:
         raise UserError("--branch/--commit apply to git sources only")
     path = Path(raw).expanduser()
@@ -60,21 +61,32 @@ def snapshot(source: Source, dest: Path) -> Source:
     if dest.exists():
         shutil.rmtree(dest)
     if source.kind == "dir":
-        shutil.copytree(source.location, dest, symlinks=True,
-                        ignore=lambda _d, names: [n for n in names if n in _IGNORED])
+        shutil.copytree(
+            source.location,
+            dest,
+            symlinks=True,
+            ignore=lambda _d, names: [n for n in names if n in _IGNORED],
+        )
         commit = ""
     else:
         commit = _git_fetch(source, dest)
-    return Source(kind=source.kind, location=redact_url(source.location) if
-                  source.kind == "git" else source.location, branch=source.branch,
-                  commit=commit, pin=source.pin, subdir=source.subdir, snapshot=str(dest),
-                  digest=tree_digest(dest))
+    return Source(
+        kind=source.kind,
+        location=redact_url(source.location) if source.kind == "git" else source.location,
+        branch=source.branch,
+        commit=commit,
+        pin=source.pin,
+        subdir=source.subdir,
+        snapshot=str(dest),
+        digest=tree_digest(dest),
+    )
 
 
 def _git(args: list[str], cwd: Path | None = None) -> str:
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, env=env,
-                          timeout=600)
+    proc = subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=600
+    )
     if proc.returncode != 0:
         detail = redact_url(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "")
         raise UserError(f"git {args[0]} failed: {detail}")
@@ -96,15 +108,18 @@ def _git_fetch(source: Source, dest: Path) -> str:
                 raise
             # Servers that refuse fetching an arbitrary SHA: fetch everything, then check out.
             _git(["fetch", "-q", "origin"], work)
-        _git(["-c", "advice.detachedHead=false", "checkout", "-q",
-              source.pin or "FETCH_HEAD"], work)
+        _git(
+            ["-c", "advice.detachedHead=false", "checkout", "-q", source.pin or "FETCH_HEAD"], work
+        )
         commit = _git(["rev-parse", "HEAD"], work)
         root = work / source.subdir if source.subdir else work
         if not root.is_dir():
-            raise UserError(f"sub-folder {source.subdir!r} not found in "
-                            f"{redact_url(source.location)}")
-        shutil.copytree(root, dest, symlinks=True,
-                        ignore=lambda _d, names: [n for n in names if n in _IGNORED])
+            raise UserError(
+                f"sub-folder {source.subdir!r} not found in {redact_url(source.location)}"
+            )
+        shutil.copytree(
+            root, dest, symlinks=True, ignore=lambda _d, names: [n for n in names if n in _IGNORED]
+        )
     return commit
 
 

@@ -23,8 +23,9 @@ class Upstream:
 class AppUnavailable(Exception):
     """The app cannot take the request now; the proxy answers with this status and reason."""
 
-    def __init__(self, status: int, reason: str, log_tail: str = "",
-                 retry_after: int | None = None) -> None:
+    def __init__(
+        self, status: int, reason: str, log_tail: str = "", retry_after: int | None = None
+    ) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
@@ -68,8 +69,9 @@ class Target(Protocol):
 class StaticTarget:
     """The proxy spec: a fixed upstream URL, nothing to start."""
 
-    def __init__(self, app_path: AppPath, url: str, settings: ProxySettings,
-                 approved: bool) -> None:
+    def __init__(
+        self, app_path: AppPath, url: str, settings: ProxySettings, approved: bool
+    ) -> None:
         from yarl import URL
 
         parsed = URL(url)

@@ -41,15 +41,17 @@ class UpdateRequest(BaseModel):
     dry_run: bool = False
 
 
-def _changed(version: AppVersion, kind: Kind, key: str, value: str | None,
-             manager: AppManager) -> tuple[AppVersion, str]:
+def _changed(
+    version: AppVersion, kind: Kind, key: str, value: str | None, manager: AppManager
+) -> tuple[AppVersion, str]:
     """The staged version with one change applied, and a line saying what changed."""
     delete = value == DELETE
     if kind == "spec":
         spec = manager.specs.get(key)
         params = spec.validate_params(dict(version.params))
-        return dataclasses.replace(version, spec=spec.name, params=params), \
-            f"spec: {version.spec} -> {spec.name}"
+        return dataclasses.replace(
+            version, spec=spec.name, params=params
+        ), f"spec: {version.spec} -> {spec.name}"
     if kind == "conf":
         conf = {s: dict(v) for s, v in version.conf.items()}
         section, _, name = key.partition(".")
@@ -59,8 +61,9 @@ def _changed(version: AppVersion, kind: Kind, key: str, value: str | None,
         else:
             override = parse_conf_overrides([f"{key}={value}"])
             conf.setdefault(section, {}).update(override[section])
-        return dataclasses.replace(version, conf=conf), _line("conf", key, version.conf.get(
-            section, {}).get(name), None if delete else value)
+        return dataclasses.replace(version, conf=conf), _line(
+            "conf", key, version.conf.get(section, {}).get(name), None if delete else value
+        )
     field = {"param": "params", "carg": "build_args", "copt": "container_opts"}[kind]
     current: dict[str, Any] = dict(getattr(version, field))
     old = current.get(key)
@@ -94,8 +97,9 @@ def _result(view: AppView, changes: list[str], **extra: Any) -> dict[str, Any]:
     return {"path": str(view.app.path), "changes": changes, **extra}
 
 
-async def update(manager: AppManager, req: UpdateRequest,
-                 on_line: Callable[[str], None] | None = None) -> dict[str, Any]:
+async def update(
+    manager: AppManager, req: UpdateRequest, on_line: Callable[[str], None] | None = None
+) -> dict[str, Any]:
     async with manager.lock:
         view = find_app(manager, req.path)
         staged, line = _changed(view.stage, req.kind, req.key, req.value, manager)
@@ -104,21 +108,29 @@ async def update(manager: AppManager, req: UpdateRequest,
         return await _stage(manager, view, staged, [line], req.promote, req.dry_run, on_line)
 
 
-async def _stage(manager: AppManager, view: AppView, staged: AppVersion, changes: list[str],
-                 promote: bool, dry_run: bool,
-                 on_line: Callable[[str], None] | None) -> dict[str, Any]:
+async def _stage(
+    manager: AppManager,
+    view: AppView,
+    staged: AppVersion,
+    changes: list[str],
+    promote: bool,
+    dry_run: bool,
+    on_line: Callable[[str], None] | None,
+) -> dict[str, Any]:
     """Store `staged` as a new version for staging (and production with `promote`)."""
     number = manager.store.next_version(view.app.id)
-    staged = dataclasses.replace(staged, version=number, created_at=time.time(),
-                                 note="; ".join(changes))
+    staged = dataclasses.replace(
+        staged, version=number, created_at=time.time(), note="; ".join(changes)
+    )
     _validate(manager, view, staged)
     if promote:
         _check_approved(view.app, staged)
     where = "staging and production" if promote else "staging"
     if dry_run:
         return _result(view, changes, version=number, applies_to=where, dry_run=True)
-    new_app = dataclasses.replace(view.app, stage_version=number,
-                                  prod_version=number if promote else view.app.prod_version)
+    new_app = dataclasses.replace(
+        view.app, stage_version=number, prod_version=number if promote else view.app.prod_version
+    )
     new_view = AppView(new_app, staged if promote else view.prod, staged)
     swaps = await manager.prepare(new_view, on_line=on_line)
     manager.store.add_version(staged, stage=True, prod=promote)
@@ -129,8 +141,10 @@ async def _stage(manager: AppManager, view: AppView, staged: AppVersion, changes
 def _check_approved(app: App, version: AppVersion) -> None:
     needed = missing(version, app.approval)
     if needed:
-        raise UserError(f"{app.path}: version {version.version} needs approval for "
-                        f"{', '.join(needed)}; run: appyard app approve {app.path}")
+        raise UserError(
+            f"{app.path}: version {version.version} needs approval for "
+            f"{', '.join(needed)}; run: appyard app approve {app.path}"
+        )
 
 
 def _same_content(a: AppVersion, b: AppVersion) -> bool:
@@ -138,9 +152,14 @@ def _same_content(a: AppVersion, b: AppVersion) -> bool:
     return dataclasses.replace(a, **strip) == dataclasses.replace(b, **strip)
 
 
-async def _move_prod(manager: AppManager, view: AppView, target: AppVersion,
-                     dry_run: bool, on_line: Callable[[str], None] | None,
-                     what: str) -> dict[str, Any]:
+async def _move_prod(
+    manager: AppManager,
+    view: AppView,
+    target: AppVersion,
+    dry_run: bool,
+    on_line: Callable[[str], None] | None,
+    what: str,
+) -> dict[str, Any]:
     """Point production at another version, switching traffic only once it is healthy."""
     line = f"production: version {view.app.prod_version} -> {target.version}"
     if target.version == view.app.prod_version:
@@ -148,26 +167,32 @@ async def _move_prod(manager: AppManager, view: AppView, target: AppVersion,
     _check_approved(view.app, target)
     if dry_run:
         return _result(view, [line], dry_run=True, action=what)
-    new_view = AppView(dataclasses.replace(view.app, prod_version=target.version), target,
-                       view.stage)
+    new_view = AppView(
+        dataclasses.replace(view.app, prod_version=target.version), target, view.stage
+    )
     swaps = await manager.prepare(new_view, ("prod",), on_line)
     manager.store.set_versions(view.app.id, prod=target.version)
     manager.commit(swaps)
     return _result(view, [line], action=what)
 
 
-async def promote(manager: AppManager, glob: str, dry_run: bool,
-                  on_line: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+async def promote(
+    manager: AppManager, glob: str, dry_run: bool, on_line: Callable[[str], None] | None = None
+) -> list[dict[str, Any]]:
     async with manager.lock:
         views = select_apps(manager, glob)
         if not views:
             raise NotFound(f"no app matches {glob}")
-        return [await _move_prod(manager, v, v.stage, dry_run, on_line, "promote")
-                for v in views]
+        return [await _move_prod(manager, v, v.stage, dry_run, on_line, "promote") for v in views]
 
 
-async def switch(manager: AppManager, path: str, version: str, dry_run: bool,
-                 on_line: Callable[[str], None] | None = None) -> dict[str, Any]:
+async def switch(
+    manager: AppManager,
+    path: str,
+    version: str,
+    dry_run: bool,
+    on_line: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """`version` is a number, or `previous` (revert: the version before production's)."""
     async with manager.lock:
         view = find_app(manager, path)
@@ -175,8 +200,9 @@ async def switch(manager: AppManager, path: str, version: str, dry_run: bool,
         if version == "previous":
             earlier = [v for v in versions if v.version < view.app.prod_version]
             if not earlier:
-                raise UserError(f"{view.app.path}: no version before "
-                                f"{view.app.prod_version} to revert to")
+                raise UserError(
+                    f"{view.app.path}: no version before {view.app.prod_version} to revert to"
+                )
             target = earlier[-1]
         else:
             if not version.isdigit():
@@ -185,15 +211,17 @@ async def switch(manager: AppManager, path: str, version: str, dry_run: bool,
             if not found:
                 raise NotFound(f"{view.app.path} has no version {version}")
             target = found[0]
-        return await _move_prod(manager, view, target, dry_run, on_line,
-                                "revert" if version == "previous" else "switch")
+        return await _move_prod(
+            manager, view, target, dry_run, on_line, "revert" if version == "previous" else "switch"
+        )
 
 
 async def approve(manager: AppManager, path: str, dry_run: bool) -> dict[str, Any]:
     async with manager.lock:
         view = find_app(manager, path)
-        needed = sorted(set(missing(view.prod, view.app.approval))
-                        | set(missing(view.stage, view.app.approval)))
+        needed = sorted(
+            set(missing(view.prod, view.app.approval)) | set(missing(view.stage, view.app.approval))
+        )
         if dry_run or not needed:
             return _result(view, [f"approve {n}" for n in needed], dry_run=dry_run)
         approval = grant(view.app.approval, view.prod, view.stage)
@@ -202,8 +230,14 @@ async def approve(manager: AppManager, path: str, dry_run: bool) -> dict[str, An
         return _result(view, [f"approve {n}" for n in needed])
 
 
-async def reload(manager: AppManager, home: Home, glob: str, promote: bool, dry_run: bool,
-                 on_line: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+async def reload(
+    manager: AppManager,
+    home: Home,
+    glob: str,
+    promote: bool,
+    dry_run: bool,
+    on_line: Callable[[str], None] | None = None,
+) -> list[dict[str, Any]]:
     """Fetch each app's source again; a changed source becomes a new staged version."""
     async with manager.lock:
         views = select_apps(manager, glob)
@@ -226,8 +260,9 @@ async def reload(manager: AppManager, home: Home, glob: str, promote: bool, dry_
             line = f"source: {source.describe()} -> {fetched.describe()}"
             staged = dataclasses.replace(view.stage, source=fetched)
             try:
-                results.append(await _stage(manager, view, staged, [line], promote, dry_run,
-                                            on_line))
+                results.append(
+                    await _stage(manager, view, staged, [line], promote, dry_run, on_line)
+                )
             finally:
                 if dry_run:
                     await asyncio.to_thread(_remove_tree, dest)
@@ -244,16 +279,33 @@ def version_rows(manager: AppManager, path: str) -> list[dict[str, Any]]:
     view = find_app(manager, path)
     rows = []
     for v in manager.store.list_versions(view.app.id):
-        marks = [m for m, n in (("prod", view.app.prod_version),
-                                ("stage", view.app.stage_version)) if n == v.version]
-        rows.append({"version": v.version, "serving": ",".join(marks), "spec": v.spec,
-                     "source": v.source.describe(), "created_at": v.created_at,
-                     "note": v.note or "created"})
+        marks = [
+            m
+            for m, n in (("prod", view.app.prod_version), ("stage", view.app.stage_version))
+            if n == v.version
+        ]
+        rows.append(
+            {
+                "version": v.version,
+                "serving": ",".join(marks),
+                "spec": v.spec,
+                "source": v.source.describe(),
+                "created_at": v.created_at,
+                "note": v.note or "created",
+            }
+        )
     return rows
 
 
 def param_rows(manager: AppManager, path: str) -> list[dict[str, Any]]:
     view = find_app(manager, path)
     names = sorted(set(view.prod.params) | set(view.stage.params))
-    return [{"name": n, "prod": view.prod.params.get(n), "staged": view.stage.params.get(n),
-             "differs": view.prod.params.get(n) != view.stage.params.get(n)} for n in names]
+    return [
+        {
+            "name": n,
+            "prod": view.prod.params.get(n),
+            "staged": view.stage.params.get(n),
+            "differs": view.prod.params.get(n) != view.stage.params.get(n),
+        }
+        for n in names
+    ]

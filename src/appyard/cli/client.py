@@ -30,26 +30,43 @@ class AdminClient:
         self.home = home
         self.timeout = timeout
 
-    def _open(self, method: str, path: str, query: dict[str, Any] | None = None,
-              body: dict[str, Any] | None = None) -> http.client.HTTPResponse:
+    def _open(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> http.client.HTTPResponse:
         if query:
             path += "?" + urlencode({k: v for k, v in query.items() if v is not None})
         conn = _UnixConnection(str(self.home.socket_path), self.timeout)
         payload = json.dumps(body).encode() if body is not None else None
         try:
-            conn.request(method, path, body=payload,
-                         headers={"Content-Type": "application/json"} if payload else {})
+            conn.request(
+                method,
+                path,
+                body=payload,
+                headers={"Content-Type": "application/json"} if payload else {},
+            )
             return conn.getresponse()
         except (FileNotFoundError, ConnectionRefusedError):
-            raise UserError(f"appyard server is not running (no socket at "
-                            f"{self.home.socket_path}); start it with: appyard server start") \
-                from None
+            raise UserError(
+                f"appyard server is not running (no socket at "
+                f"{self.home.socket_path}); start it with: appyard server start"
+            ) from None
         except PermissionError:
-            raise UserError(f"permission denied on {self.home.socket_path}; run as the user "
-                            "that started the server") from None
+            raise UserError(
+                f"permission denied on {self.home.socket_path}; run as the user "
+                "that started the server"
+            ) from None
 
-    def call(self, method: str, path: str, query: dict[str, Any] | None = None,
-             body: dict[str, Any] | None = None) -> dict[str, Any]:
+    def call(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         resp = self._open(method, path, query, body)
         raw = resp.read()
         try:
@@ -60,8 +77,13 @@ class AdminClient:
             raise UserError(data.get("error") or f"HTTP {resp.status}")
         return data
 
-    def stream_lines(self, method: str, path: str, query: dict[str, Any] | None = None,
-                     body: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    def stream_lines(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> Iterator[dict[str, Any]]:
         """NDJSON records as the server sends them (progress, then the result)."""
         resp = self._open(method, path, query, body)
         if resp.status >= 400:

@@ -19,6 +19,7 @@ def show(config_file: str | None) -> None:
     """Print the effective config (file values over defaults) as TOML."""
     home = Home.from_env()
     cfg = load_config(home, config_file)
-    click.echo(f"# effective config; file: {config_path(home, config_file)}; "
-               f"APPYARD_HOME: {home.root}")
+    click.echo(
+        f"# effective config; file: {config_path(home, config_file)}; APPYARD_HOME: {home.root}"
+    )
     click.echo(config_as_toml(cfg))

@@ -10,8 +10,14 @@ import click
 
 FORMATS = ("table", "json", "jsonl")
 
-format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="table",
-                             show_default=True, help="Output format.")
+format_option = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
 
 
 def emit(rows: list[dict[str, Any]], columns: Sequence[tuple[str, str]], fmt: str) -> None:

@@ -21,10 +21,20 @@ def param() -> None:
 @click.argument("app_path")
 def update(name: str, value: str, app_path: str, promote: bool, dry_run: bool) -> None:
     """Stage NAME=VALUE for the app (VALUE - deletes the param)."""
-    record = _print_progress(_client().stream_lines(
-        "POST", "/v1/apps/update", body={"path": app_path, "kind": "param", "key": name,
-                                         "value": value, "promote": promote,
-                                         "dry_run": dry_run}))
+    record = _print_progress(
+        _client().stream_lines(
+            "POST",
+            "/v1/apps/update",
+            body={
+                "path": app_path,
+                "kind": "param",
+                "key": name,
+                "value": value,
+                "promote": promote,
+                "dry_run": dry_run,
+            },
+        )
+    )
     print_changes(record["result"])
 
 
@@ -34,5 +44,8 @@ def update(name: str, value: str, app_path: str, promote: bool, dry_run: bool) -
 def list_params(app_path: str, fmt: str) -> None:
     """Production and staged values side by side."""
     rows = _client().call("GET", "/v1/apps/params", query={"path": app_path})["params"]
-    emit(rows, [("name", "NAME"), ("prod", "PRODUCTION"), ("staged", "STAGED"),
-                ("differs", "DIFFERS")], fmt)
+    emit(
+        rows,
+        [("name", "NAME"), ("prod", "PRODUCTION"), ("staged", "STAGED"), ("differs", "DIFFERS")],
+        fmt,
+    )

@@ -19,14 +19,27 @@ def version() -> None:
 def list_versions(app_path: str, fmt: str) -> None:
     """Every version of the app, with what each changed."""
     rows = _client().call("GET", "/v1/apps/versions", query={"path": app_path})["versions"]
-    emit(rows, [("version", "VERSION"), ("serving", "SERVING"), ("spec", "SPEC"),
-                ("note", "CHANGE"), ("source", "SOURCE")], fmt)
+    emit(
+        rows,
+        [
+            ("version", "VERSION"),
+            ("serving", "SERVING"),
+            ("spec", "SPEC"),
+            ("note", "CHANGE"),
+            ("source", "SOURCE"),
+        ],
+        fmt,
+    )
 
 
 def _switch(app_path: str, target: str, dry_run: bool) -> None:
-    record = _print_progress(_client().stream_lines(
-        "POST", "/v1/apps/switch", body={"path": app_path, "version": target,
-                                         "dry_run": dry_run}))
+    record = _print_progress(
+        _client().stream_lines(
+            "POST",
+            "/v1/apps/switch",
+            body={"path": app_path, "version": target, "dry_run": dry_run},
+        )
+    )
     print_changes(record["result"])
 
 

@@ -22,8 +22,10 @@ from pathlib import Path
 
 LABEL_PREFIX = "dev.appyard."
 _RUN_MOUNT_RE = re.compile(r"^RUN\s+(?:--mount=\S+\s+(?:\\\n\s*)?)+", re.MULTILINE)
-_INSPECT_FORMAT = ("{{json .Config.Labels}}\t{{.State.Running}}\t{{.State.ExitCode}}\t"
-                   "{{json .NetworkSettings.Ports}}")
+_INSPECT_FORMAT = (
+    "{{json .Config.Labels}}\t{{.State.Running}}\t{{.State.ExitCode}}\t"
+    "{{json .NetworkSettings.Ports}}"
+)
 
 
 class EngineError(Exception):
@@ -77,27 +79,31 @@ class Engine:
         # holding the child's stdout, so reading a pipe to EOF would wait for the container.
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             proc = await asyncio.create_subprocess_exec(
-                self.binary, *args, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=err)
+                self.binary, *args, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=err
+            )
             try:
                 await asyncio.wait_for(proc.wait(), timeout)
             except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 await proc.wait()
-                raise EngineError(f"{self.name} {args[0]} timed out after {timeout:g}s") \
-                    from None
+                raise EngineError(f"{self.name} {args[0]} timed out after {timeout:g}s") from None
             out.seek(0)
             err.seek(0)
-            return (proc.returncode or 0, out.read().decode(errors="replace"),
-                    err.read().decode(errors="replace"))
+            return (
+                proc.returncode or 0,
+                out.read().decode(errors="replace"),
+                err.read().decode(errors="replace"),
+            )
 
     async def _check(self, *args: str, timeout: float = 120) -> str:
         rc, out, err = await self._exec(*args, timeout=timeout)
         if rc != 0:
             detail = (err.strip() or out.strip()).splitlines()
-            raise EngineError(f"{self.name} {args[0]} failed: "
-                              f"{detail[-1] if detail else f'exit code {rc}'}",
-                              "\n".join(detail[-30:]))
+            raise EngineError(
+                f"{self.name} {args[0]} failed: {detail[-1] if detail else f'exit code {rc}'}",
+                "\n".join(detail[-30:]),
+            )
         return out
 
     async def available(self) -> bool:
@@ -113,10 +119,17 @@ class Engine:
         rc, _, _ = await self._exec("image", "inspect", "--format", "{{.Id}}", ref)
         return rc == 0
 
-    async def build(self, context: Path, containerfile: Path, tag: str,
-                    build_args: dict[str, str], labels: dict[str, str],
-                    on_line: Callable[[str], None], log_file: Path,
-                    secrets: dict[str, str] | None = None) -> None:
+    async def build(
+        self,
+        context: Path,
+        containerfile: Path,
+        tag: str,
+        build_args: dict[str, str],
+        labels: dict[str, str],
+        on_line: Callable[[str], None],
+        log_file: Path,
+        secrets: dict[str, str] | None = None,
+    ) -> None:
         """Build an image. `secrets` are build args holding secret values: they are passed
         as build secrets (`RUN --mount=type=secret,id=NAME`), never as --build-arg, so
         they stay out of the image history."""
@@ -132,8 +145,9 @@ class Engine:
                 path.touch(mode=0o600)
                 path.write_text(value)
                 args += ["--secret", f"id={key},src={path}"]
-            await self._stream([*args, str(context)], on_line, log_file, what="build",
-                               env=self._build_env())
+            await self._stream(
+                [*args, str(context)], on_line, log_file, what="build", env=self._build_env()
+            )
 
     def _build_flags(self, containerfile: Path, build_args: dict[str, str]) -> list[str]:
         return []
@@ -144,15 +158,25 @@ class Engine:
     async def pull(self, ref: str, on_line: Callable[[str], None], log_file: Path) -> None:
         await self._stream(["pull", ref], on_line, log_file, what="pull")
 
-    async def _stream(self, args: list[str], on_line: Callable[[str], None], log_file: Path,
-                      what: str, env: dict[str, str] | None = None) -> None:
+    async def _stream(
+        self,
+        args: list[str],
+        on_line: Callable[[str], None],
+        log_file: Path,
+        what: str,
+        env: dict[str, str] | None = None,
+    ) -> None:
         """Run a long command, passing each output line on and keeping the tail for errors."""
         tail: deque[str] = deque(maxlen=40)
         log_file.parent.mkdir(parents=True, exist_ok=True)
         proc = await asyncio.create_subprocess_exec(
-            self.binary, *args, stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            env={**os.environ, **(env or {})})
+            self.binary,
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
         assert proc.stdout is not None
         with open(log_file, "w") as log:
             try:
@@ -172,9 +196,18 @@ class Engine:
             raise EngineError(f"image {what} failed: {last.strip()}", "\n".join(tail))
 
     async def list_images(self, label: str) -> list[str]:
-        out = await self._check("images", "--filter", f"label={label}", "--format",
-                                "{{.Repository}}:{{.Tag}}")
-        return [ln for ln in out.split() if ln and "<none>" not in ln]
+        # A listing races with concurrent removals ("image not known"): try again.
+        for attempt in range(3):
+            try:
+                out = await self._check(
+                    "images", "--filter", f"label={label}", "--format", "{{.Repository}}:{{.Tag}}"
+                )
+                return [ln for ln in out.split() if ln and "<none>" not in ln]
+            except EngineError:
+                if attempt == 2:
+                    raise
+                await asyncio.sleep(0.2)
+        return []
 
     async def remove_image(self, ref: str) -> None:
         await self._exec("rmi", ref)
@@ -188,8 +221,17 @@ class Engine:
             with os.fdopen(fd, "w") as f:
                 for key, value in spec.env.items():
                     f.write(f"{key}={value}\n")
-            args = ["run", "-d", "--name", spec.name, "--init", "-p",
-                    f"127.0.0.1:{spec.host_port or ''}:{spec.port}", "--env-file", env_path]
+            args = [
+                "run",
+                "-d",
+                "--name",
+                spec.name,
+                "--init",
+                "-p",
+                f"127.0.0.1:{spec.host_port or ''}:{spec.port}",
+                "--env-file",
+                env_path,
+            ]
             for key, value in spec.labels.items():
                 args += ["--label", f"{key}={value}"]
             for key, value in spec.options.items():
@@ -218,13 +260,13 @@ class Engine:
         return _parse_inspect(name, out.strip())
 
     async def list_containers(self, label: str) -> list[ContainerInfo]:
-        out = await self._check("ps", "-a", "--filter", f"label={label}", "--format",
-                                "{{.Names}}")
+        out = await self._check("ps", "-a", "--filter", f"label={label}", "--format", "{{.Names}}")
         names = [n for n in out.split() if n]
         if not names:
             return []
-        _rc, out, _ = await self._exec("container", "inspect", "--format",
-                                      "{{.Name}}\t" + _INSPECT_FORMAT, *names)
+        _rc, out, _ = await self._exec(
+            "container", "inspect", "--format", "{{.Name}}\t" + _INSPECT_FORMAT, *names
+        )
         infos = []
         for line in out.splitlines():
             name, _, rest = line.partition("\t")
@@ -243,9 +285,16 @@ class Engine:
 
     async def follow_logs(self, name: str, lines: int) -> AsyncIterator[bytes]:
         proc = await asyncio.create_subprocess_exec(
-            self.binary, "logs", "-f", "--tail", str(lines), name,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT)
+            self.binary,
+            "logs",
+            "-f",
+            "--tail",
+            str(lines),
+            name,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
         assert proc.stdout is not None
         try:
             async for line in proc.stdout:
@@ -262,8 +311,11 @@ def args_used_outside_run(containerfile: str, build_args: dict[str, str]) -> boo
     text = re.sub(r"\\\n", " ", containerfile)
     for line in text.splitlines():
         words = line.strip().split(None, 1)
-        if len(words) < 2 or words[0].upper() in ("RUN", "FROM", "ARG") or line.lstrip(
-                ).startswith("#"):
+        if (
+            len(words) < 2
+            or words[0].upper() in ("RUN", "FROM", "ARG")
+            or line.lstrip().startswith("#")
+        ):
             continue
         if any(re.search(rf"\$\{{?{re.escape(name)}\b", words[1]) for name in build_args):
             return True
@@ -278,8 +330,13 @@ def _parse_inspect(name: str, line: str) -> ContainerInfo:
             if binding.get("HostPort"):
                 ports[key] = int(binding["HostPort"])
                 break
-    return ContainerInfo(name=name, labels=json.loads(labels_json) or {},
-                         running=running == "true", exit_code=int(exit_code or 0), ports=ports)
+    return ContainerInfo(
+        name=name,
+        labels=json.loads(labels_json) or {},
+        running=running == "true",
+        exit_code=int(exit_code or 0),
+        ports=ports,
+    )
 
 
 class PodmanEngine(Engine):
@@ -301,10 +358,17 @@ class DockerEngine(Engine):
     name = "docker"
     _buildkit: bool | None = None
 
-    async def build(self, context: Path, containerfile: Path, tag: str,
-                    build_args: dict[str, str], labels: dict[str, str],
-                    on_line: Callable[[str], None], log_file: Path,
-                    secrets: dict[str, str] | None = None) -> None:
+    async def build(
+        self,
+        context: Path,
+        containerfile: Path,
+        tag: str,
+        build_args: dict[str, str],
+        labels: dict[str, str],
+        on_line: Callable[[str], None],
+        log_file: Path,
+        secrets: dict[str, str] | None = None,
+    ) -> None:
         if self._buildkit is None:
             rc, _, _ = await self._exec("buildx", "version")
             self._buildkit = rc == 0
@@ -317,11 +381,14 @@ class DockerEngine(Engine):
             if secrets:
                 # No build secrets without BuildKit: the values go in as build args, which
                 # the image history records (README: "Secrets in build args").
-                on_line("warning: docker without BuildKit passes secret build args as "
-                        "--build-arg; they are visible in the image history")
+                on_line(
+                    "warning: docker without BuildKit passes secret build args as "
+                    "--build-arg; they are visible in the image history"
+                )
                 build_args, secrets = {**build_args, **secrets}, None
-        await super().build(context, containerfile, tag, build_args, labels, on_line,
-                            log_file, secrets)
+        await super().build(
+            context, containerfile, tag, build_args, labels, on_line, log_file, secrets
+        )
 
     def _build_env(self) -> dict[str, str]:
         return {"DOCKER_BUILDKIT": "1" if self._buildkit else "0"}

@@ -56,7 +56,8 @@ class AwsProviderConfig(_ProviderConfig):
 
 ProviderConfig = Annotated[
     EnvProviderConfig | FileProviderConfig | VaultProviderConfig | AwsProviderConfig,
-    Field(discriminator="type")]
+    Field(discriminator="type"),
+]
 
 
 class Provider(Protocol):
@@ -73,8 +74,10 @@ class EnvProvider:
         try:
             return os.environ[self.prefix + key]
         except KeyError:
-            raise SecretError(f"secret {key!r} not found in provider {self.name!r} "
-                              f"(environment variable {self.prefix + key})") from None
+            raise SecretError(
+                f"secret {key!r} not found in provider {self.name!r} "
+                f"(environment variable {self.prefix + key})"
+            ) from None
 
 
 class FileProvider:
@@ -98,8 +101,9 @@ class FileProvider:
     async def get(self, key: str) -> str:
         values = self._load()
         if key not in values:
-            raise SecretError(f"secret {key!r} not found in provider {self.name!r} "
-                              f"(file {self.path})")
+            raise SecretError(
+                f"secret {key!r} not found in provider {self.name!r} (file {self.path})"
+            )
         return values[key]
 
 
@@ -114,7 +118,7 @@ def parse_properties(text: str) -> dict[str, str]:
         cut = min((i for i in (line.find("="), line.find(":")) if i >= 0), default=-1)
         if cut <= 0:
             continue
-        key, value = line[:cut].strip(), line[cut + 1:].strip()
+        key, value = line[:cut].strip(), line[cut + 1 :].strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1]
         out[key] = value
@@ -134,26 +138,32 @@ class VaultProvider:
             return Path(self.cfg.token_file).expanduser().read_text().strip()
         token = os.environ.get("VAULT_TOKEN")
         if not token:
-            raise SecretError(f"provider {self.name!r}: no token (set token, token_file "
-                              "or VAULT_TOKEN)")
+            raise SecretError(
+                f"provider {self.name!r}: no token (set token, token_file or VAULT_TOKEN)"
+            )
         return token
 
     async def get(self, key: str) -> str:
         path, _, field = key.partition("#")
         field = field or self.cfg.field
         mount = self.cfg.mount.strip("/")
-        url = (f"{self.cfg.address.rstrip('/')}/v1/{mount}/data/{path}"
-               if self.cfg.kv_version == 2 else
-               f"{self.cfg.address.rstrip('/')}/v1/{mount}/{path}")
+        url = (
+            f"{self.cfg.address.rstrip('/')}/v1/{mount}/data/{path}"
+            if self.cfg.kv_version == 2
+            else f"{self.cfg.address.rstrip('/')}/v1/{mount}/{path}"
+        )
         timeout = aiohttp.ClientTimeout(total=self.cfg.timeout_secs)
         try:
-            async with aiohttp.ClientSession(timeout=timeout) as session, session.get(
-                    url, headers={"X-Vault-Token": self._token()}) as resp:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.get(url, headers={"X-Vault-Token": self._token()}) as resp,
+            ):
                 if resp.status == 404:
                     raise SecretError(f"secret {key!r} not found in provider {self.name!r}")
                 if resp.status >= 400:
-                    raise SecretError(f"provider {self.name!r} answered HTTP {resp.status} "
-                                      f"for {key!r}")
+                    raise SecretError(
+                        f"provider {self.name!r} answered HTTP {resp.status} for {key!r}"
+                    )
                 body: dict[str, Any] = await resp.json()
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise SecretError(f"provider {self.name!r} unreachable: {exc}") from None
@@ -161,8 +171,7 @@ class VaultProvider:
         if self.cfg.kv_version == 2:
             data = data.get("data") or {}
         if field not in data:
-            raise SecretError(f"secret {key!r} has no field {field!r} in provider "
-                              f"{self.name!r}")
+            raise SecretError(f"secret {key!r} has no field {field!r} in provider {self.name!r}")
         return str(data[field])
 
 
@@ -176,24 +185,27 @@ class AwsProvider:
         try:
             import boto3  # type: ignore[import-not-found]
         except ImportError:
-            raise SecretError(f"provider {self.name!r} needs boto3: "
-                              "pip install 'appyard[aws]'") from None
+            raise SecretError(
+                f"provider {self.name!r} needs boto3: pip install 'appyard[aws]'"
+            ) from None
 
         def fetch() -> str:
-            session = boto3.session.Session(profile_name=self.cfg.profile,
-                                            region_name=self.cfg.region)
+            session = boto3.session.Session(
+                profile_name=self.cfg.profile, region_name=self.cfg.region
+            )
             try:
                 value = session.client("secretsmanager").get_secret_value(SecretId=key)
             except Exception as exc:
-                raise SecretError(f"secret {key!r} not available from provider "
-                                  f"{self.name!r}: {type(exc).__name__}") from None
+                raise SecretError(
+                    f"secret {key!r} not available from provider "
+                    f"{self.name!r}: {type(exc).__name__}"
+                ) from None
             return value.get("SecretString") or value["SecretBinary"].decode()
 
         return await asyncio.to_thread(fetch)
 
 
-_KINDS = {"env": EnvProvider, "file": FileProvider, "vault": VaultProvider,
-          "aws": AwsProvider}
+_KINDS = {"env": EnvProvider, "file": FileProvider, "vault": VaultProvider, "aws": AwsProvider}
 
 
 def build_providers(configs: dict[str, Any]) -> dict[str, Provider]:

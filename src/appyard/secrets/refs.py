@@ -48,10 +48,11 @@ class _Scanner:
 
     def word(self) -> str:
         start = self.pos
-        while self.pos < len(self.text) and (self.text[self.pos].isalnum()
-                                             or self.text[self.pos] == "_"):
+        while self.pos < len(self.text) and (
+            self.text[self.pos].isalnum() or self.text[self.pos] == "_"
+        ):
             self.pos += 1
-        return self.text[start:self.pos]
+        return self.text[start : self.pos]
 
     def quoted(self) -> str:
         if self.pos >= len(self.text) or self.text[self.pos] != '"':
@@ -65,7 +66,7 @@ class _Scanner:
                 self.pos += 1
                 return "".join(out)
             if ch == "\\":
-                nxt = self.text[self.pos + 1:self.pos + 2]
+                nxt = self.text[self.pos + 1 : self.pos + 2]
                 if nxt not in _ESCAPES:
                     raise self.error(f"unknown escape \\{nxt}")
                 out.append(_ESCAPES[nxt])
@@ -81,8 +82,12 @@ class _Scanner:
         self.skip_spaces()
         name = self.word()
         if name != "secret":
-            raise self.error(f"unknown function {name!r}; only secret is supported"
-                             if name else "expected secret after {{", start)
+            raise self.error(
+                f"unknown function {name!r}; only secret is supported"
+                if name
+                else "expected secret after {{",
+                start,
+            )
         self.skip_spaces()
         provider = self.quoted()
         self.skip_spaces()
@@ -95,9 +100,12 @@ class _Scanner:
         key = self.quoted()
         self.skip_spaces()
         if not self.text.startswith("}}", self.pos):
-            raise self.error("expected }} to close the reference" if self.pos < len(self.text)
-                             else "unterminated {{", start if self.pos >= len(self.text)
-                             else None)
+            raise self.error(
+                "expected }} to close the reference"
+                if self.pos < len(self.text)
+                else "unterminated {{",
+                start if self.pos >= len(self.text) else None,
+            )
         self.pos += 2
         if not provider or not key:
             raise self.error("provider and key must not be empty", start)

@@ -34,8 +34,10 @@ class SecretResolver:
         provider = self.providers.get(provider_name)
         if provider is None:
             known = ", ".join(sorted(self.providers))
-            raise SecretError(f"secret provider {provider_name!r} (for key {ref.key!r}) is "
-                              f"not configured; known providers: {known}")
+            raise SecretError(
+                f"secret provider {provider_name!r} (for key {ref.key!r}) is "
+                f"not configured; known providers: {known}"
+            )
         return await provider.get(ref.key)
 
 

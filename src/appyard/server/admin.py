@@ -65,8 +65,9 @@ def _model(model: type[M], data: dict[str, Any]) -> M:
         raise UserError(f"bad request: {describe_validation_error(exc)}") from None
 
 
-async def _stream(request: web.Request,
-                  work: Callable[[OnLine], Awaitable[dict[str, Any]]]) -> web.StreamResponse:
+async def _stream(
+    request: web.Request, work: Callable[[OnLine], Awaitable[dict[str, Any]]]
+) -> web.StreamResponse:
     """Run `work`, streaming its progress lines as NDJSON, then its result or error."""
     resp = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
     await resp.prepare(request)
@@ -92,8 +93,9 @@ async def _stream(request: web.Request,
 
 
 class AdminAPI:
-    def __init__(self, manager: AppManager, home: Home, config: ServerConfig,
-                 stop: asyncio.Event) -> None:
+    def __init__(
+        self, manager: AppManager, home: Home, config: ServerConfig, stop: asyncio.Event
+    ) -> None:
         self.manager = manager
         self.home = home
         self.config = config
@@ -101,23 +103,25 @@ class AdminAPI:
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[errors_as_json])
-        app.add_routes([
-            web.get("/v1/apps", self.list_apps),
-            web.post("/v1/apps", self.create_app),
-            web.delete("/v1/apps", self.delete_apps),
-            web.post("/v1/apps/reload", self.reload_apps),
-            web.post("/v1/apps/update", self.update_app),
-            web.post("/v1/apps/promote", self.promote_apps),
-            web.post("/v1/apps/switch", self.switch_version),
-            web.post("/v1/apps/approve", self.approve_app),
-            web.get("/v1/apps/versions", self.list_versions),
-            web.get("/v1/apps/params", self.list_params),
-            web.get("/v1/apps/logs", self.app_logs),
-            web.get("/v1/specs", self.list_specs),
-            web.get("/v1/config", self.show_config),
-            web.post("/v1/server/stop", self.stop_server),
-            web.get("/v1/health", self.health),
-        ])
+        app.add_routes(
+            [
+                web.get("/v1/apps", self.list_apps),
+                web.post("/v1/apps", self.create_app),
+                web.delete("/v1/apps", self.delete_apps),
+                web.post("/v1/apps/reload", self.reload_apps),
+                web.post("/v1/apps/update", self.update_app),
+                web.post("/v1/apps/promote", self.promote_apps),
+                web.post("/v1/apps/switch", self.switch_version),
+                web.post("/v1/apps/approve", self.approve_app),
+                web.get("/v1/apps/versions", self.list_versions),
+                web.get("/v1/apps/params", self.list_params),
+                web.get("/v1/apps/logs", self.app_logs),
+                web.get("/v1/specs", self.list_specs),
+                web.get("/v1/config", self.show_config),
+                web.post("/v1/server/stop", self.stop_server),
+                web.get("/v1/health", self.health),
+            ]
+        )
         return app
 
     async def health(self, request: web.Request) -> web.Response:
@@ -155,22 +159,24 @@ class AdminAPI:
         restart = bool(data.get("restart"))
 
         async def work(on_line: OnLine) -> dict[str, Any]:
-            changes = await versions.reload(self.manager, self.home, glob, promote, dry_run,
-                                            on_line)
+            changes = await versions.reload(
+                self.manager, self.home, glob, promote, dry_run, on_line
+            )
             if dry_run:
                 return {"changes": changes}
             views = ops.select_apps(self.manager, glob)
             staged = [v.app.id for v in views if v.app.stage_version != v.app.prod_version]
-            await self._start([v.app.id for v in views if v.app.id not in staged], "prod",
-                              on_line, restart)
+            await self._start(
+                [v.app.id for v in views if v.app.id not in staged], "prod", on_line, restart
+            )
             await self._start(staged, "stage", on_line, restart)
-            return {"changes": changes,
-                    "apps": [ops.app_summary(self.manager, v) for v in views]}
+            return {"changes": changes, "apps": [ops.app_summary(self.manager, v) for v in views]}
 
         return await _stream(request, work)
 
-    async def _start(self, app_ids: list[str], slot: str, on_line: OnLine,
-                     restart: bool = False) -> None:
+    async def _start(
+        self, app_ids: list[str], slot: str, on_line: OnLine, restart: bool = False
+    ) -> None:
         """Build and start these apps' targets now (`restart`: with fresh containers)."""
         errors = []
         for app_id in app_ids:
@@ -190,36 +196,48 @@ class AdminAPI:
 
     async def update_app(self, request: web.Request) -> web.StreamResponse:
         req = _model(versions.UpdateRequest, await _body(request))
-        return await _stream(request, lambda on_line: versions.update(self.manager, req,
-                                                                      on_line))
+        return await _stream(request, lambda on_line: versions.update(self.manager, req, on_line))
 
     async def promote_apps(self, request: web.Request) -> web.StreamResponse:
         data = await _body(request)
 
         async def work(on_line: OnLine) -> dict[str, Any]:
-            return {"apps": await versions.promote(self.manager, str(data.get("glob", "")),
-                                                   bool(data.get("dry_run")), on_line)}
+            return {
+                "apps": await versions.promote(
+                    self.manager, str(data.get("glob", "")), bool(data.get("dry_run")), on_line
+                )
+            }
 
         return await _stream(request, work)
 
     async def switch_version(self, request: web.Request) -> web.StreamResponse:
         data = await _body(request)
-        return await _stream(request, lambda on_line: versions.switch(
-            self.manager, str(data.get("path", "")), str(data.get("version", "")),
-            bool(data.get("dry_run")), on_line))
+        return await _stream(
+            request,
+            lambda on_line: versions.switch(
+                self.manager,
+                str(data.get("path", "")),
+                str(data.get("version", "")),
+                bool(data.get("dry_run")),
+                on_line,
+            ),
+        )
 
     async def approve_app(self, request: web.Request) -> web.Response:
         data = await _body(request)
-        return _json(await versions.approve(self.manager, str(data.get("path", "")),
-                                            bool(data.get("dry_run"))))
+        return _json(
+            await versions.approve(
+                self.manager, str(data.get("path", "")), bool(data.get("dry_run"))
+            )
+        )
 
     async def list_versions(self, request: web.Request) -> web.Response:
-        return _json({"versions": versions.version_rows(self.manager,
-                                                        request.query.get("path", ""))})
+        return _json(
+            {"versions": versions.version_rows(self.manager, request.query.get("path", ""))}
+        )
 
     async def list_params(self, request: web.Request) -> web.Response:
-        return _json({"params": versions.param_rows(self.manager,
-                                                    request.query.get("path", ""))})
+        return _json({"params": versions.param_rows(self.manager, request.query.get("path", ""))})
 
     # -- logs, specs, config, server -------------------------------------
 
@@ -253,12 +271,19 @@ class AdminAPI:
         return resp
 
     async def list_specs(self, request: web.Request) -> web.Response:
-        specs = [{"name": s.name, "kind": s.kind, "description": s.description,
-                  "path_routing": s.path_routing,
-                  "params": {k: p.model_dump() for k, p in s.params.items()},
-                  "build_args": {k: p.model_dump() for k, p in s.build_args.items()},
-                  "example": s.example, "notes": s.notes}
-                 for s in self.manager.specs.all()]
+        specs = [
+            {
+                "name": s.name,
+                "kind": s.kind,
+                "description": s.description,
+                "path_routing": s.path_routing,
+                "params": {k: p.model_dump() for k, p in s.params.items()},
+                "build_args": {k: p.model_dump() for k, p in s.build_args.items()},
+                "example": s.example,
+                "notes": s.notes,
+            }
+            for s in self.manager.specs.all()
+        ]
         return _json({"specs": specs})
 
     async def show_config(self, request: web.Request) -> web.Response:

@@ -26,9 +26,19 @@ from appyard.server.router import Router
 
 log = logging.getLogger("appyard.fastpath")
 
-_HOP_BY_HOP = frozenset((b"connection", b"keep-alive", b"proxy-authenticate",
-                         b"proxy-authorization", b"proxy-connection", b"te", b"trailer",
-                         b"transfer-encoding", b"upgrade"))
+_HOP_BY_HOP = frozenset(
+    (
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    )
+)
 _BODYLESS = frozenset((b"GET", b"DELETE", b"OPTIONS"))
 _MAX_HEAD = 65536
 _MAX_IDLE_PER_UPSTREAM = 256
@@ -50,8 +60,9 @@ class UpstreamPool:
 
     async def connect(self, host: str, port: int) -> UpstreamConnection:
         loop = asyncio.get_running_loop()
-        _, conn = await loop.create_connection(lambda: UpstreamConnection(self, (host, port)),
-                                               host, port)
+        _, conn = await loop.create_connection(
+            lambda: UpstreamConnection(self, (host, port)), host, port
+        )
         return conn
 
     def put(self, conn: UpstreamConnection) -> None:
@@ -147,9 +158,14 @@ class UpstreamConnection(asyncio.Protocol):
 class FrontConnection(asyncio.Protocol):
     """One client connection; forwards simple requests itself, hands the rest to aiohttp."""
 
-    def __init__(self, get_router: Callable[[], Router[Target]], pool: UpstreamPool,
-                 slow_path: Callable[[], asyncio.Protocol], scheme: str,
-                 connections: set[FrontConnection]) -> None:
+    def __init__(
+        self,
+        get_router: Callable[[], Router[Target]],
+        pool: UpstreamPool,
+        slow_path: Callable[[], asyncio.Protocol],
+        scheme: str,
+        connections: set[FrontConnection],
+    ) -> None:
         self._get_router = get_router
         self._pool = pool
         self._slow_path = slow_path
@@ -215,8 +231,8 @@ class FrontConnection(asyncio.Protocol):
             self._hand_off()
             return
         target, upstream, request_head = route
-        self._current = self._buf[:end + 4]  # as the client sent it, for a hand-over
-        self._buf = self._buf[end + 4:]
+        self._current = self._buf[: end + 4]  # as the client sent it, for a hand-over
+        self._buf = self._buf[end + 4 :]
         self._busy = True
         self._target = target
         host, _, port = upstream.host.rpartition(":")
@@ -225,7 +241,8 @@ class FrontConnection(asyncio.Protocol):
             self._send(conn, request_head)
         else:
             self._connecting = asyncio.ensure_future(
-                self._connect_and_send(target, host, int(port), request_head))
+                self._connect_and_send(target, host, int(port), request_head)
+            )
 
     def _fast_route(self, head: bytes) -> tuple[Target, Upstream, bytes] | None:
         """The target and rewritten head, if this request can take the fast path."""
@@ -246,7 +263,8 @@ class FrontConnection(asyncio.Protocol):
             lname = name.lower()
             value = value.strip()
             if lname in (b"content-length", b"transfer-encoding", b"upgrade", b"expect") and (
-                    lname != b"content-length" or value != b"0"):
+                lname != b"content-length" or value != b"0"
+            ):
                 return None
             if lname == b"host":
                 host = value
@@ -261,26 +279,42 @@ class FrontConnection(asyncio.Protocol):
             return None
         target = match.target
         upstream = target.acquire_nowait()
-        if upstream is None or not upstream.base_url.startswith("http://") \
-                or not upstream.host.rpartition(":")[2].isdigit():
+        if (
+            upstream is None
+            or not upstream.base_url.startswith("http://")
+            or not upstream.host.rpartition(":")[2].isdigit()
+        ):
             if upstream is not None:
                 target.release()
             return None
         self._close_after = b"close" in connection
         self._timeout = target.settings.timeout_secs
-        return target, upstream, self._rewrite(method, raw_path, headers, connection, host,
-                                               target, upstream, match.prefix)
+        return (
+            target,
+            upstream,
+            self._rewrite(
+                method, raw_path, headers, connection, host, target, upstream, match.prefix
+            ),
+        )
 
-    def _rewrite(self, method: bytes, raw_path: bytes, headers: list[tuple[bytes, bytes]],
-                 connection: bytes, host: bytes, target: Target, upstream: Upstream,
-                 prefix: str) -> bytes:
+    def _rewrite(
+        self,
+        method: bytes,
+        raw_path: bytes,
+        headers: list[tuple[bytes, bytes]],
+        connection: bytes,
+        host: bytes,
+        target: Target,
+        upstream: Upstream,
+        prefix: str,
+    ) -> bytes:
         drop = _HOP_BY_HOP
         if connection:
             drop = drop | {t.strip() for t in connection.split(b",")}
         settings = target.settings
         prefix_b = prefix.encode()
         if settings.strip_path and prefix != "/":
-            raw_path = raw_path[len(prefix_b):]
+            raw_path = raw_path[len(prefix_b) :]
             if not raw_path.startswith(b"/"):
                 raw_path = b"/" + raw_path
         base_path = upstream.base_url.split("/", 3)[3:]  # proxy spec URLs may have a path
@@ -301,16 +335,24 @@ class FrontConnection(asyncio.Protocol):
             out += [name, b": ", value, b"\r\n"]
         if not settings.preserve_host or not host:
             out += [b"Host: ", upstream.host.encode(), b"\r\n"]
-        out += [b"X-Forwarded-For: ", forwarded_for, self._peer.encode(), b"\r\n",
-                b"X-Forwarded-Host: ", host, b"\r\n",
-                b"X-Forwarded-Proto: ", self._scheme.encode(), b"\r\n"]
+        out += [
+            b"X-Forwarded-For: ",
+            forwarded_for,
+            self._peer.encode(),
+            b"\r\n",
+            b"X-Forwarded-Host: ",
+            host,
+            b"\r\n",
+            b"X-Forwarded-Proto: ",
+            self._scheme.encode(),
+            b"\r\n",
+        ]
         if prefix != "/":
             out += [b"X-Forwarded-Prefix: ", prefix_b, b"\r\n"]
         out.append(b"\r\n")
         return b"".join(out)
 
-    async def _connect_and_send(self, target: Target, host: str, port: int,
-                                head: bytes) -> None:
+    async def _connect_and_send(self, target: Target, host: str, port: int, head: bytes) -> None:
         try:
             conn = await self._pool.connect(host, port)
         except OSError:
@@ -401,8 +443,11 @@ class FrontConnection(asyncio.Protocol):
             handler.data_received(data)
 
 
-
-def front_factory(get_router: Callable[[], Router[Target]], pool: UpstreamPool,
-                  slow_path: Callable[[], Any], scheme: str,
-                  connections: set[FrontConnection]) -> Callable[[], FrontConnection]:
+def front_factory(
+    get_router: Callable[[], Router[Target]],
+    pool: UpstreamPool,
+    slow_path: Callable[[], Any],
+    scheme: str,
+    connections: set[FrontConnection],
+) -> Callable[[], FrontConnection]:
     return lambda: FrontConnection(get_router, pool, slow_path, scheme, connections)

@@ -59,8 +59,10 @@ class Server:
         home.ensure()
         sock_path = str(home.socket_path)
         if _socket_in_use(sock_path):
-            raise UserError(f"an appyard server is already running for {home.root} "
-                            f"(socket {sock_path}); stop it with: appyard server stop")
+            raise UserError(
+                f"an appyard server is already running for {home.root} "
+                f"(socket {sock_path}); stop it with: appyard server stop"
+            )
         with contextlib.suppress(FileNotFoundError):
             os.unlink(sock_path)
 
@@ -68,8 +70,10 @@ class Server:
         specs = SpecRegistry(home.user_specs_dir)
         engine = await detect_engine(cfg.container.command)
         if engine is None:
-            log.warning("no container engine answered (%s); container apps cannot start",
-                        cfg.container.command)
+            log.warning(
+                "no container engine answered (%s); container apps cannot start",
+                cfg.container.command,
+            )
         health_http = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
         secrets = SecretResolver(build_providers(cfg.secret.providers), cfg.secret.default)
         runtime = Runtime(engine, cfg.container, home.logs_dir, health_http, secrets)
@@ -81,11 +85,15 @@ class Server:
             await self._start_fronts(proxy, lambda: manager.router)
             await self._start_admin(AdminAPI(manager, home, cfg, self.stop_event))
             home.pid_file.write_text(str(os.getpid()))
-            log.info("appyard ready: %s; engine %s; %d targets",
-                     ", ".join(f"{k} port {v}" for k, v in self.ports.items()),
-                     engine.name if engine else "none", len(manager.targets))
-            print(f"appyard ready {' '.join(f'{k}={v}' for k, v in self.ports.items())}",
-                  flush=True)
+            log.info(
+                "appyard ready: %s; engine %s; %d targets",
+                ", ".join(f"{k} port {v}" for k, v in self.ports.items()),
+                engine.name if engine else "none",
+                len(manager.targets),
+            )
+            print(
+                f"appyard ready {' '.join(f'{k}={v}' for k, v in self.ports.items())}", flush=True
+            )
             await self.stop_event.wait()
             log.info("shutting down")
         finally:
@@ -107,34 +115,39 @@ class Server:
     async def _start_fronts(self, proxy: Proxy, get_router: Callable[[], Any]) -> None:
         """HTTP and HTTPS listeners: the fast path first, aiohttp behind it."""
         cfg = self.config
-        server = web.Server(proxy.handle, access_log=log if cfg.log.access_log else None,
-                            handler_cancellation=True)
+        server = web.Server(
+            proxy.handle, access_log=log if cfg.log.access_log else None, handler_cancellation=True
+        )
         runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=5)
         await runner.setup()
         self._runners.append(runner)
         loop = asyncio.get_running_loop()
         fronts = [("http", cfg.http.host, cfg.http.port, None)]
         if cfg.https.port >= 0:
-            fronts.append(("https", cfg.https.host, cfg.https.port,
-                           server_context(self.home.certs_dir)))
+            fronts.append(
+                ("https", cfg.https.host, cfg.https.port, server_context(self.home.certs_dir))
+            )
         for name, host, port, ssl_ctx in fronts:
             if port < 0:
                 continue
             factory = front_factory(get_router, self.pool, server, name, self.front_conns)
             try:
-                listener = await loop.create_server(factory, host, port, ssl=ssl_ctx,
-                                                    backlog=1024, reuse_address=True)
+                listener = await loop.create_server(
+                    factory, host, port, ssl=ssl_ctx, backlog=1024, reuse_address=True
+                )
             except OSError as exc:
-                raise UserError(f"cannot listen on {host}:{port} ({name}): {exc.strerror}") \
-                    from None
+                raise UserError(
+                    f"cannot listen on {host}:{port} ({name}): {exc.strerror}"
+                ) from None
             self._listeners.append(listener)
             self.ports[name] = listener.sockets[0].getsockname()[1]
 
     async def _drain_fronts(self, timeout: float = 5.0) -> None:
         """Let fast-path exchanges in flight finish, then close every front connection."""
         deadline = asyncio.get_running_loop().time() + timeout
-        while any(c.busy for c in self.front_conns) and \
-                asyncio.get_running_loop().time() < deadline:
+        while (
+            any(c.busy for c in self.front_conns) and asyncio.get_running_loop().time() < deadline
+        ):
             await asyncio.sleep(0.05)
         for conn in list(self.front_conns):
             conn.close()
@@ -161,8 +174,11 @@ def _raise_open_file_limit() -> None:
 
 def run_server(config: ServerConfig, home: Home) -> None:
     _raise_open_file_limit()
-    logging.basicConfig(level=config.log.level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=config.log.level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     try:
         import uvloop

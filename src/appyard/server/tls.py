@@ -29,25 +29,41 @@ def ensure_self_signed(certs_dir: Path) -> tuple[Path, Path]:
         return crt, key
     certs_dir.mkdir(parents=True, exist_ok=True)
     private_key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost"),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "appyard self-signed")])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, "localhost"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "appyard self-signed"),
+        ]
+    )
     now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name)
+        .subject_name(name)
+        .issuer_name(name)
         .public_key(private_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=3650))
-        .add_extension(x509.SubjectAlternativeName([
-            x509.DNSName("localhost"), x509.DNSName("*.localhost"),
-            x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [
+                    x509.DNSName("localhost"),
+                    x509.DNSName("*.localhost"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                ]
+            ),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(private_key, hashes.SHA256())
     )
-    key.write_bytes(private_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    key.write_bytes(
+        private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     key.chmod(0o600)
     crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     log.info("generated self-signed certificate %s", crt)
@@ -71,8 +87,7 @@ def server_context(certs_dir: Path) -> ssl.SSLContext:
             return
         if server_name not in per_domain:
             crt, key = certs_dir / f"{server_name}.crt", certs_dir / f"{server_name}.key"
-            per_domain[server_name] = _context(crt, key) if crt.exists() and key.exists() \
-                else None
+            per_domain[server_name] = _context(crt, key) if crt.exists() and key.exists() else None
         chosen = per_domain[server_name]
         if chosen is not None:
             sock.context = chosen

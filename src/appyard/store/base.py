@@ -27,8 +27,9 @@ class Store(Protocol):
     def add_version(self, version: AppVersion, *, stage: bool, prod: bool) -> None:
         """Insert a new version and point staging and/or production at it."""
 
-    def set_versions(self, app_id: str, *, prod: int | None = None,
-                     stage: int | None = None) -> None: ...
+    def set_versions(
+        self, app_id: str, *, prod: int | None = None, stage: int | None = None
+    ) -> None: ...
 
     def set_approval(self, app_id: str, approval: dict[str, list[str]]) -> None: ...
 

@@ -37,7 +37,7 @@ class Handler(BaseHTTPRequestHandler):
         path = self.path.split("?")[0]
         prefix = os.environ.get("CL_APP_PATH", "")
         if prefix and path.startswith(prefix):
-            path = path[len(prefix):] or "/"
+            path = path[len(prefix) :] or "/"
         if path == "/env":
             self._send(json.dumps(dict(os.environ)).encode(), "application/json")
         elif path == "/file":
