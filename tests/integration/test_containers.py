@@ -10,30 +10,12 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.support.engines import TEST_IMAGE, containers, sh
-from tests.support.server import AppyardServer
+from tests.support.engines import TEST_IMAGE, containers, create_image_app, sh
 
 
 async def get(url: str, **kw) -> tuple[int, str]:
     async with aiohttp.ClientSession() as s, s.get(url, **kw) as r:
         return r.status, await r.text()
-
-
-def create_image_app(server: AppyardServer, path: str, *extra: str) -> None:
-    server.cli(
-        "app",
-        "create",
-        "--spec",
-        "image",
-        "--approve",
-        "--param",
-        f"image={TEST_IMAGE}",
-        "--param",
-        "port=8000",
-        *extra,
-        "-",
-        path,
-    )
 
 
 async def test_image_spec_end_to_end(server_factory, engine: str) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.support.engines import TEST_IMAGE, sh
+from tests.support.engines import create_image_app, sh
 from tests.support.server import REPO, AppyardServer, free_port, wait_port
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
@@ -65,22 +65,13 @@ async def test_env_and_file_secrets_reach_only_the_container(
 ) -> None:
     server = secret_server
     db_url = 'postgres://u:{{secret "env" "APPYARD_TEST_DB_PASS"}}@db/x'
-    server.cli(
-        "app",
-        "create",
-        "--spec",
-        "image",
-        "--approve",
-        "--param",
-        f"image={TEST_IMAGE}",
-        "--param",
-        "port=8000",
+    create_image_app(
+        server,
+        "/s",
         "--param",
         f"DB_URL={db_url}",
         "--param",
         'API_KEY={{secret "files" "API_KEY"}}',
-        "-",
-        "/s",
     )
     status, body = await get(server, "/s/env")
     assert status == 200
@@ -100,19 +91,7 @@ async def test_env_and_file_secrets_reach_only_the_container(
 
 async def test_new_secret_reference_needs_approval(secret_server: AppyardServer) -> None:
     server = secret_server
-    server.cli(
-        "app",
-        "create",
-        "--spec",
-        "image",
-        "--approve",
-        "--param",
-        f"image={TEST_IMAGE}",
-        "--param",
-        "port=8000",
-        "-",
-        "/s",
-    )
+    create_image_app(server, "/s")
     server.cli("param", "update", "TOKEN", '{{secret "env" "APPYARD_TEST_DB_PASS"}}', "/s")
     proc = server.cli("app", "promote", "/s", check=False)
     assert proc.returncode == 1 and "needs approval for secret" in proc.stderr
@@ -127,20 +106,11 @@ async def test_missing_secret_fails_start_and_keeps_production(
     secret_server: AppyardServer,
 ) -> None:
     server = secret_server
-    server.cli(
-        "app",
-        "create",
-        "--spec",
-        "image",
-        "--approve",
-        "--param",
-        f"image={TEST_IMAGE}",
-        "--param",
-        "port=8000",
+    create_image_app(
+        server,
+        "/m",
         "--param",
         'A={{secret "env" "APPYARD_TEST_NOT_SET"}}',
-        "-",
-        "/m",
     )
     status, body = await get(server, "/m/")
     assert status == 500
@@ -217,22 +187,13 @@ async def test_vault_kv2_provider(server_factory, vault: tuple[str, str]) -> Non
         f'token = "{token}"\nmount = "secret"\n'
     )
     server: AppyardServer = server_factory("podman", tables=tables)
-    server.cli(
-        "app",
-        "create",
-        "--spec",
-        "image",
-        "--approve",
-        "--param",
-        f"image={TEST_IMAGE}",
-        "--param",
-        "port=8000",
+    create_image_app(
+        server,
+        "/s",
         "--param",
         'PASS={{secret "vault_prod" "myapp/db"}}',
         "--param",
         'USER={{secret "vault_prod" "myapp/db#user"}}',
-        "-",
-        "/s",
     )
     env = json.loads((await get(server, "/s/env"))[1])
     assert env["PASS"] == VAULT_SECRET and env["USER"] == "admin"

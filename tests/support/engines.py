@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 from appyard.home import Home
+from tests.support.server import AppyardServer
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_IMAGE = "localhost/appyard-test-httpapp:latest"
@@ -47,3 +48,20 @@ def build_test_image(engine: str) -> str:
     app = REPO / "tests/apps/httpapp"
     sh(engine, "build", "-q", "-t", TEST_IMAGE, "-f", str(app / "Containerfile"), str(app))
     return TEST_IMAGE
+
+
+def create_image_app(server: AppyardServer, path: str, *extra: str) -> None:
+    server.cli(
+        "app",
+        "create",
+        "--spec",
+        "image",
+        "--approve",
+        "--param",
+        f"image={TEST_IMAGE}",
+        "--param",
+        "port=8000",
+        *extra,
+        "-",
+        path,
+    )
