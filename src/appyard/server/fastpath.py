@@ -42,6 +42,7 @@ _HOP_BY_HOP = frozenset(
 _BODYLESS = frozenset((b"GET", b"DELETE", b"OPTIONS"))
 _MAX_HEAD = 65536
 _MAX_IDLE_PER_UPSTREAM = 256
+KEEPALIVE_SECS = 75.0  # like aiohttp's keepalive_timeout
 
 
 class UpstreamPool:
@@ -184,6 +185,8 @@ class FrontConnection(asyncio.Protocol):
         self._handed_off = False
         self._current = b""
         self._connecting: asyncio.Future[None] | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._last_seen = 0.0
 
     @property
     def busy(self) -> bool:
@@ -200,14 +203,32 @@ class FrontConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self._peer = peer[0] if peer else ""
         self._connections.add(self)
+        self._loop = loop = asyncio.get_running_loop()
+        self._last_seen = loop.time()
+        self._idle_timer = loop.call_later(KEEPALIVE_SECS, self._idle_check)
+
+    def _idle_check(self) -> None:
+        """Close keep-alive connections idle for KEEPALIVE_SECS (one lazy timer each)."""
+        if self._handed_off or self.transport is None or self.transport.is_closing():
+            return
+        loop = asyncio.get_running_loop()
+        quiet = loop.time() - self._last_seen
+        if self._busy or quiet < KEEPALIVE_SECS:
+            delay = KEEPALIVE_SECS - quiet if not self._busy else KEEPALIVE_SECS
+            self._idle_timer = loop.call_later(max(delay, 1.0), self._idle_check)
+            return
+        self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._connections.discard(self)
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
         if self._busy:
             self._finish(keep_upstream=False)
 
     def data_received(self, data: bytes) -> None:
         self._buf += data
+        self._last_seen = self._loop.time()
         if not self._busy:
             self._next_request()
 
@@ -380,7 +401,7 @@ class FrontConnection(asyncio.Protocol):
     # -- upstream side ----------------------------------------------------
 
     def relay(self, data: bytes) -> None:
-        self._last_data = asyncio.get_running_loop().time()
+        self._last_data = self._loop.time()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
 
@@ -435,6 +456,8 @@ class FrontConnection(asyncio.Protocol):
             return
         self._handed_off = True
         self._connections.discard(self)
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
         data, self._buf = self._buf, b""
         handler = self._slow_path()
         self.transport.set_protocol(handler)
