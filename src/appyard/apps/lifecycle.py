@@ -16,53 +16,23 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import enum
 import logging
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
+from appyard.apps.health import Runtime, StartFailed, State, exited_log_tail, probe
 from appyard.apps.paths import AppPath
 from appyard.apps.plan import ContainerPlan, prepare_context
 from appyard.apps.target import AppUnavailable, ProxySettings, Upstream
-from appyard.config import ContainerConfig
 from appyard.errors import UserError
 from appyard.runtime.engine import Engine, EngineError, pick_free_port
 from appyard.secrets.refs import has_refs
-from appyard.secrets.resolver import SecretResolver, uses_secrets
+from appyard.secrets.resolver import uses_secrets
 
 log = logging.getLogger("appyard.lifecycle")
-
-
-class State(enum.Enum):
-    STOPPED = "stopped"
-    BUILDING = "building"
-    STARTING = "starting"
-    RUNNING = "running"
-    STOPPING = "stopping"
-
-
-@dataclass
-class Runtime:
-    """What every container target shares: the engine, settings, and a health-check client."""
-
-    engine: Engine | None
-    config: ContainerConfig
-    logs_dir: Path
-    http: aiohttp.ClientSession
-    secrets: SecretResolver
-
-
-class StartFailed(Exception):
-    def __init__(self, reason: str, log_tail: str = "") -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.log_tail = log_tail
 
 
 class ContainerTarget:
@@ -336,7 +306,7 @@ class ContainerTarget:
         deadline = self._loop.time() + self.rt.config.start_timeout_secs
         delay, checks, last = 0.01, 0, "no answer yet"
         while self._loop.time() < deadline:
-            ok, last = await self._probe(url)
+            ok, last = await probe(self.rt.http, url)
             if ok:
                 return
             if starting is not None and starting.done() and starting.exception():
@@ -363,24 +333,9 @@ class ContainerTarget:
 
     async def _exit_tail(self, engine: Engine) -> str:
         """The last lines of an exited container (the engine may still be writing them)."""
-        tail = ""
-        for _ in range(10):
-            tail = await engine.logs(self.container, 30)
-            if tail.strip():
-                break
-            await asyncio.sleep(0.1)
+        tail = await exited_log_tail(engine, self.container)
         await self._save_exit_log(tail)
         return tail
-
-    async def _probe(self, url: str) -> tuple[bool, str]:
-        try:
-            async with self.rt.http.get(
-                url, allow_redirects=False, timeout=aiohttp.ClientTimeout(total=5)
-            ) as resp:
-                await resp.read()
-                return 200 <= resp.status < 400, f"HTTP {resp.status}"
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            return False, type(exc).__name__
 
     # -- running ----------------------------------------------------------
 
@@ -396,7 +351,7 @@ class ContainerTarget:
             await asyncio.sleep(cfg.health_interval_secs)
             if self.state is not State.RUNNING or self._upstream is None:
                 return
-            ok, reason = await self._probe(self._upstream.base_url + self.health_path)
+            ok, reason = await probe(self.rt.http, self._upstream.base_url + self.health_path)
             failures = 0 if ok else failures + 1
             if failures >= cfg.health_failures:
                 log.warning(

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from appyard.apps.approval import missing
 from appyard.apps.devmode import DevWatcher, live_version
-from appyard.apps.lifecycle import ContainerTarget, Runtime, State
+from appyard.apps.health import Runtime, State
+from appyard.apps.lifecycle import ContainerTarget
 from appyard.apps.model import AppVersion, AppView
 from appyard.apps.paths import AppPath
 from appyard.apps.plan import make_plan

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from appyard.apps.lifecycle import Runtime
+from appyard.apps.health import Runtime
 from appyard.apps.manager import AppManager
 from appyard.config import ServerConfig
 from appyard.errors import UserError
