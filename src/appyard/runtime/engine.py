@@ -133,6 +133,7 @@ class Engine:
         """Build an image. `secrets` are build args holding secret values: they are passed
         as build secrets (`RUN --mount=type=secret,id=NAME`), never as --build-arg, so
         they stay out of the image history."""
+        build_args, secrets = await self._adapt_build(containerfile, build_args, secrets, on_line)
         args = ["build", "-t", tag, "-f", str(containerfile)]
         for key, value in build_args.items():
             args += ["--build-arg", f"{key}={value}"]
@@ -148,6 +149,16 @@ class Engine:
             await self._stream(
                 [*args, str(context)], on_line, log_file, what="build", env=self._build_env()
             )
+
+    async def _adapt_build(
+        self,
+        containerfile: Path,
+        build_args: dict[str, str],
+        secrets: dict[str, str] | None,
+        on_line: Callable[[str], None],
+    ) -> tuple[dict[str, str], dict[str, str] | None]:
+        """Engine-specific changes to a build (its context is appyard's own copy)."""
+        return build_args, secrets
 
     def _build_flags(self, containerfile: Path, build_args: dict[str, str]) -> list[str]:
         return []
@@ -358,37 +369,31 @@ class DockerEngine(Engine):
     name = "docker"
     _buildkit: bool | None = None
 
-    async def build(
+    async def _adapt_build(
         self,
-        context: Path,
         containerfile: Path,
-        tag: str,
         build_args: dict[str, str],
-        labels: dict[str, str],
+        secrets: dict[str, str] | None,
         on_line: Callable[[str], None],
-        log_file: Path,
-        secrets: dict[str, str] | None = None,
-    ) -> None:
+    ) -> tuple[dict[str, str], dict[str, str] | None]:
         if self._buildkit is None:
             rc, _, _ = await self._exec("buildx", "version")
             self._buildkit = rc == 0
-        if not self._buildkit:
-            # The legacy builder rejects RUN --mount; the context is appyard's own copy, so
-            # drop the cache mounts there (layer caching still skips unchanged dependencies).
-            text = containerfile.read_text()
-            containerfile.write_text(_RUN_MOUNT_RE.sub("RUN ", text))
-            on_line("note: docker has no BuildKit here; building without cache mounts")
-            if secrets:
-                # No build secrets without BuildKit: the values go in as build args, which
-                # the image history records (README: "Secrets in build args").
-                on_line(
-                    "warning: docker without BuildKit passes secret build args as "
-                    "--build-arg; they are visible in the image history"
-                )
-                build_args, secrets = {**build_args, **secrets}, None
-        await super().build(
-            context, containerfile, tag, build_args, labels, on_line, log_file, secrets
+        if self._buildkit:
+            return build_args, secrets
+        # The legacy builder rejects RUN --mount: drop the cache mounts from appyard's copy
+        # of the context (layer caching still skips unchanged dependency steps).
+        containerfile.write_text(_RUN_MOUNT_RE.sub("RUN ", containerfile.read_text()))
+        on_line("note: docker has no BuildKit here; building without cache mounts")
+        if not secrets:
+            return build_args, secrets
+        # No build secrets without BuildKit: the values go in as build args, which the image
+        # history records (README: "Secrets").
+        on_line(
+            "warning: docker without BuildKit passes secret build args as "
+            "--build-arg; they are visible in the image history"
         )
+        return {**build_args, **secrets}, None
 
     def _build_env(self) -> dict[str, str]:
         return {"DOCKER_BUILDKIT": "1" if self._buildkit else "0"}
