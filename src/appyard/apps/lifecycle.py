@@ -195,7 +195,7 @@ class ContainerTarget:
             self._start_task = None
         self.last_start_secs = time.monotonic() - began
         self.last_error = ""
-        self._upstream = Upstream(f"http://127.0.0.1:{port}", f"127.0.0.1:{port}")
+        self._upstream = Upstream.local(port)
         self._set_state(State.RUNNING)
         self._emit(f"app {self.app_path} is running ({self.last_start_secs:.2f}s)")
         self._last_done = self._loop.time()
@@ -435,7 +435,7 @@ class ContainerTarget:
     @property
     def upstream_port(self) -> int | None:
         up = self._upstream
-        return int(up.base_url.rsplit(":", 1)[1]) if up is not None else None
+        return up.addr[1] if up is not None and up.addr is not None else None
 
     async def retire(self, drain_secs: float, remove: bool) -> None:
         """Replaced by a new version: let in-flight requests and streams finish, then go."""
@@ -463,7 +463,7 @@ class ContainerTarget:
     def adopt(self, port: int) -> None:
         """Take over a running container found at server start (no second copy)."""
         self._known_port = port
-        self._upstream = Upstream(f"http://127.0.0.1:{port}", f"127.0.0.1:{port}")
+        self._upstream = Upstream.local(port)
         self._set_state(State.RUNNING)
         self._last_done = self._loop.time()
         self._start_monitor()

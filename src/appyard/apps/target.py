@@ -16,8 +16,30 @@ from appyard.apps.paths import AppPath
 
 @dataclass(frozen=True, slots=True)
 class Upstream:
+    """Where to send requests; parsed once so the per-request paths only read fields."""
+
     base_url: str  # scheme://host:port, plus a base path for the proxy spec
     host: str  # Host header to send when the app does not preserve the client's
+    addr: tuple[str, int] | None = None  # plain-HTTP (host, port) the fast path can dial
+    base_path: bytes = b""  # path prefix of the URL ("" or "/base"), for the fast path
+
+    @classmethod
+    def for_url(cls, url: str) -> Upstream:
+        from yarl import URL
+
+        parsed = URL(url)
+        plain = parsed.scheme == "http" and parsed.explicit_port is not None
+        return cls(
+            str(parsed).rstrip("/"),
+            parsed.raw_authority,
+            (parsed.raw_host or "", parsed.explicit_port) if plain else None,  # type: ignore[arg-type]
+            parsed.raw_path.rstrip("/").encode(),
+        )
+
+    @classmethod
+    def local(cls, port: int) -> Upstream:
+        """A container's port published on loopback."""
+        return cls(f"http://127.0.0.1:{port}", f"127.0.0.1:{port}", ("127.0.0.1", port))
 
 
 class AppUnavailable(Exception):
@@ -72,13 +94,10 @@ class StaticTarget:
     def __init__(
         self, app_path: AppPath, url: str, settings: ProxySettings, approved: bool
     ) -> None:
-        from yarl import URL
-
-        parsed = URL(url)
         self.app_path = app_path
         self.settings = settings
         self.approved = approved
-        self._upstream = Upstream(str(parsed).rstrip("/"), parsed.raw_authority)
+        self._upstream = Upstream.for_url(url)
 
     async def acquire(self) -> Upstream:
         return self._upstream

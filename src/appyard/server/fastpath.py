@@ -256,13 +256,13 @@ class FrontConnection(asyncio.Protocol):
         self._buf = self._buf[end + 4 :]
         self._busy = True
         self._target = target
-        host, _, port = upstream.host.rpartition(":")
-        conn = self._pool.get_idle(host, int(port))
+        host, port = upstream.addr  # type: ignore[misc]
+        conn = self._pool.get_idle(host, port)
         if conn is not None:  # the common case: no task, no await
             self._send(conn, request_head)
         else:
             self._connecting = asyncio.ensure_future(
-                self._connect_and_send(target, host, int(port), request_head)
+                self._connect_and_send(target, host, port, request_head)
             )
 
     def _fast_route(self, head: bytes) -> tuple[Target, Upstream, bytes] | None:
@@ -300,11 +300,7 @@ class FrontConnection(asyncio.Protocol):
             return None
         target = match.target
         upstream = target.acquire_nowait()
-        if (
-            upstream is None
-            or not upstream.base_url.startswith("http://")
-            or not upstream.host.rpartition(":")[2].isdigit()
-        ):
+        if upstream is None or upstream.addr is None:  # https or no explicit port: full proxy
             if upstream is not None:
                 target.release()
             return None
@@ -338,9 +334,8 @@ class FrontConnection(asyncio.Protocol):
             raw_path = raw_path[len(prefix_b) :]
             if not raw_path.startswith(b"/"):
                 raw_path = b"/" + raw_path
-        base_path = upstream.base_url.split("/", 3)[3:]  # proxy spec URLs may have a path
-        if base_path and base_path[0]:
-            raw_path = b"/" + base_path[0].rstrip("/").encode() + raw_path
+        if upstream.base_path:  # proxy spec URLs may have a path
+            raw_path = upstream.base_path + raw_path
         out = [method, b" ", raw_path, b" HTTP/1.1\r\n"]
         forwarded_for = b""
         for name, value in headers:
