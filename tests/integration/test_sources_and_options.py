@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.support.engines import containers, sh
+from tests.support.engines import containers, flavour_app, sh
 from tests.support.server import AppyardServer
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
@@ -125,11 +125,7 @@ async def test_dev_mode_rebuilds_on_change(server_factory, tmp_path: Path) -> No
 async def test_build_args_and_container_options(server_factory, tmp_path: Path) -> None:
     server: AppyardServer = server_factory("podman")
     src = tmp_path / "argapp"
-    shutil.copytree(APPS / "httpapp", src)
-    (src / "Containerfile").write_text(
-        "FROM python:3.11-slim\nARG FLAVOUR=plain\nENV FLAVOUR=$FLAVOUR\nWORKDIR /app\n"
-        'COPY server.py /app/server.py\nEXPOSE 8000\nCMD ["python3", "/app/server.py"]\n'
-    )
+    flavour_app(src)
     server.cli(
         "app",
         "create",

@@ -6,6 +6,7 @@ import asyncio
 import json
 import shutil
 import sqlite3
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.support.engines import containers, sh
+from tests.support.engines import containers, flavour_app, sh
 from tests.support.server import AppyardServer
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
@@ -113,11 +114,7 @@ async def test_copt_needs_approval_before_promote(staged_app: AppyardServer) -> 
 async def test_carg_update_staged_and_promoted(server_factory, tmp_path: Path) -> None:
     server: AppyardServer = server_factory("podman", CONFIG)
     src = tmp_path / "argapp"
-    shutil.copytree(APPS / "httpapp", src)
-    (src / "Containerfile").write_text(
-        "FROM python:3.11-slim\nARG FLAVOUR=plain\nENV FLAVOUR=$FLAVOUR\nWORKDIR /app\n"
-        'COPY server.py /app/server.py\nEXPOSE 8000\nCMD ["python3", "/app/server.py"]\n'
-    )
+    flavour_app(src)
     server.cli("app", "create", "--spec", "container", "--approve", str(src), "/arg")
     assert json.loads(await body(server, "/arg/env"))["FLAVOUR"] == "plain"
     server.cli("app", "update-metadata", "carg", "FLAVOUR=spicy", "/arg")
@@ -132,25 +129,27 @@ async def test_carg_update_staged_and_promoted(server_factory, tmp_path: Path) -
     # old images are pruned: only the last keep_images (2 here) versions' images remain
     app_id = server.app("/arg")["id"]
 
-    def images() -> list[str]:  # may race with the removal itself: "" then, and retry
-        return (
-            sh(
+    def images() -> list[str] | None:  # None: the listing raced with a removal
+        proc = subprocess.run(
+            [
                 "podman",
                 "images",
                 "--filter",
                 f"label=dev.appyard.app_id={app_id}",
                 "--format",
                 "{{.Tag}}",
-                check=False,
-            ).split()
-            or ["listing-failed"] * 9
+            ],
+            capture_output=True,
+            text=True,
         )
+        return proc.stdout.split() if proc.returncode == 0 else None
 
     for _ in range(100):
-        if len(images()) <= 2:
+        listed = images()
+        if listed is not None and len(listed) <= 2:
             break
         await asyncio.sleep(0.1)
-    assert len(images()) == 2, images()
+    assert listed is not None and len(listed) == 2, listed
 
 
 async def test_failed_promote_keeps_production(staged_app: AppyardServer) -> None:

@@ -65,3 +65,15 @@ def create_image_app(server: AppyardServer, path: str, *extra: str) -> None:
         "-",
         path,
     )
+
+
+def flavour_app(dest: Path) -> Path:
+    """The test http app with a build arg FLAVOUR (default plain) exposed as an env var."""
+    import shutil
+
+    shutil.copytree(REPO / "tests/apps/httpapp", dest)
+    (dest / "Containerfile").write_text(
+        "FROM python:3.11-slim\nARG FLAVOUR=plain\nENV FLAVOUR=$FLAVOUR\nWORKDIR /app\n"
+        'COPY server.py /app/server.py\nEXPOSE 8000\nCMD ["python3", "/app/server.py"]\n'
+    )
+    return dest

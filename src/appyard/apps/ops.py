@@ -21,7 +21,7 @@ from appyard.apps.manager import AppManager
 from appyard.apps.model import App, AppVersion, AppView, Source
 from appyard.apps.paths import glob_matches, parse_app_path, validate_glob
 from appyard.apps.plan import app_containerfile, make_plan
-from appyard.apps.sources import describe_source, snapshot
+from appyard.apps.sources import describe_source, snapshot, tree_digest
 from appyard.config import parse_conf_overrides
 from appyard.errors import Conflict, NotFound, UserError
 from appyard.home import Home
@@ -114,8 +114,6 @@ async def create_app(manager: AppManager, home: Home, req: CreateRequest) -> App
     snap_dir = home.sources_dir / app_id / "v1"
     try:
         if req.dev:
-            from appyard.apps.sources import tree_digest
-
             source = Source(
                 kind="dir",
                 location=source.location,

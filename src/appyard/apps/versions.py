@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import shutil
 import time
 from collections.abc import Callable
 from typing import Any, Literal
@@ -254,7 +255,7 @@ async def reload(
             dest = home.sources_dir / view.app.id / f"v{number}"
             fetched = await asyncio.to_thread(snapshot, fresh_source, dest)
             if fetched.digest == source.digest:
-                await asyncio.to_thread(_remove_tree, dest)
+                await asyncio.to_thread(shutil.rmtree, dest, True)
                 results.append(_result(view, [], note="source unchanged"))
                 continue
             line = f"source: {source.describe()} -> {fetched.describe()}"
@@ -265,14 +266,8 @@ async def reload(
                 )
             finally:
                 if dry_run:
-                    await asyncio.to_thread(_remove_tree, dest)
+                    await asyncio.to_thread(shutil.rmtree, dest, True)
         return results
-
-
-def _remove_tree(path: Any) -> None:
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def version_rows(manager: AppManager, path: str) -> list[dict[str, Any]]:
